@@ -1,0 +1,1 @@
+"""AVSE challenge scenes: metadata formats, scene building and sample-exact mixing."""
