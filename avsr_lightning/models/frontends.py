@@ -1,0 +1,85 @@
+"""The two frontends: lip video -> (B, T, C) and raw 16 kHz waveform -> (B, T, C), both at 25 fps.
+
+``VideoFrontend`` is the reference ``Conv3dResNet`` (spec §1.2): a 3-D conv stem over time, then a 2-D
+ResNet-18 trunk applied to every frame. ``AudioFrontend`` is ``Conv1dResNet`` (spec §1.3): a 1-D
+ResNet-18 whose total stride is 640 samples, i.e. one feature per video frame.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .activations import Swish
+from .masking import lengths_to_mask, masked_batch_norm
+from .resnet import DEFAULT_WIDTHS, ResNet1dTrunk, ResNet2dTrunk
+
+#: Audio samples per video frame (16 kHz / 25 fps).
+SAMPLES_PER_FRAME = 640
+
+
+class VideoFrontend(nn.Module):
+    """(B, T, H, W) grey frames -> (B, T, widths[-1]).
+
+    Args:
+        widths: channels of the four ResNet stages; the stem has ``widths[0]`` channels and the output
+            dimension is ``widths[-1]`` (reference: 64, 128, 256, 512).
+    """
+
+    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS) -> None:
+        super().__init__()
+        stem = int(widths[0])
+        self.frontend3D = nn.Sequential(
+            nn.Conv3d(1, stem, kernel_size=(5, 7, 7), stride=(1, 2, 2), padding=(2, 3, 3), bias=False),
+            nn.BatchNorm3d(stem),
+            Swish(),
+            nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
+        )
+        self.trunk = ResNet2dTrunk(widths)
+        self.out_dim = self.trunk.out_dim
+
+    def forward(self, video: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``lengths`` (B,) frames: only given by the ``mask_padding`` fix (zeroes padded frames before the
+        temporal conv and keeps them out of BatchNorm statistics)."""
+        b, t = video.shape[:2]
+        x = video.unsqueeze(1)  # (B, 1, T, H, W)
+        valid = None
+        if lengths is not None:
+            valid = lengths_to_mask(lengths, t).view(b, 1, t, 1, 1)
+            x = x * valid.to(x.dtype)
+        conv, bn, act, pool = self.frontend3D
+        x = pool(act(masked_batch_norm(bn, conv(x), valid)))
+        c, h, w = x.size(1), x.size(3), x.size(4)
+        x = x.transpose(1, 2).reshape(b * t, c, h, w)  # per-frame 2-D trunk
+        frame_valid = None if valid is None else valid.reshape(b * t, 1, 1, 1)
+        x = self.trunk(x, frame_valid)
+        return x.view(b, t, -1)
+
+
+class AudioFrontend(nn.Module):
+    """(B, N) waveform -> (B, N // 640, widths[-1]).
+
+    The waveform is first cut to a whole number of frames (reference rule, spec §1.3). Callers align
+    the result with the video length using :func:`~avsr_lightning.models.masking.match_length`.
+    """
+
+    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, upsample_ratio: int = 1) -> None:
+        super().__init__()
+        self.trunk = ResNet1dTrunk(widths, upsample_ratio=upsample_ratio)
+        self.out_dim = self.trunk.out_dim
+
+    def forward(self, audio: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``lengths`` (B,) samples: only given by the ``mask_padding`` fix. Each utterance is then
+        processed as if alone: cut to whole frames, padded samples zeroed at every conv input."""
+        if audio.dim() == 3:  # reference layout (B, N, 1)
+            audio = audio.squeeze(-1)
+        n = audio.size(1) // SAMPLES_PER_FRAME * SAMPLES_PER_FRAME
+        x = audio[:, :n].unsqueeze(1)
+        masks = None
+        if lengths is not None:
+            whole = torch.div(lengths, SAMPLES_PER_FRAME, rounding_mode="floor") * SAMPLES_PER_FRAME
+            x = x * lengths_to_mask(whole, n).unsqueeze(1).to(x.dtype)
+            masks = [lengths_to_mask(torch.div(whole, s, rounding_mode="floor"), n // s).unsqueeze(1)
+                     for s in ResNet1dTrunk.STAGE_STRIDES]
+        return self.trunk(x, masks).transpose(1, 2)

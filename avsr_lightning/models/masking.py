@@ -1,0 +1,55 @@
+"""Length <-> mask helpers and the padding-aware BatchNorm used by the ``mask_padding`` fix.
+
+Masks are boolean with True = valid frame, as in the reference (``make_non_pad_mask``). Everything here
+is built with tensor ops only (no Python loop over the batch, no host-device sync).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
+    """(B,) lengths -> (B, max_len) bool, True for positions < length."""
+    positions = torch.arange(max_len, device=lengths.device)
+    return positions.unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def match_length(x: Tensor, length: int) -> Tensor:
+    """Trim or zero-pad (B, T', C) along time to exactly ``length`` frames (spec §1.3 alignment rule)."""
+    t = x.size(1)
+    if t > length:
+        return x[:, :length]
+    if t < length:
+        return F.pad(x, (0, 0, 0, length - t))
+    return x
+
+
+def masked_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, valid: Tensor | None) -> Tensor:
+    """BatchNorm whose training statistics ignore padded positions.
+
+    ``x`` is (N, C, ...); ``valid`` is broadcastable to ``x`` with a singleton channel dim (1 = valid) or
+    None. In eval mode (or with ``valid=None``) this is exactly ``bn(x)``: running statistics are
+    per-position, so padding cannot leak. In training mode the batch mean/variance and the running-stat
+    update use only valid positions, which is what the reference gets wrong (spec §8.13).
+    """
+    if valid is None or not bn.training or not bn.track_running_stats:
+        return bn(x)
+    dims = [0] + list(range(2, x.dim()))
+    weight_map = valid.to(x.dtype).expand(x.size(0), 1, *x.shape[2:])
+    count = weight_map.sum().clamp_min(1.0)
+    mean = (x * weight_map).sum(dims, keepdim=True) / count
+    centred = x - mean
+    var = (centred.square() * weight_map).sum(dims, keepdim=True) / count
+    with torch.no_grad():
+        bn.num_batches_tracked.add_(1)
+        momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+        unbiased = var.flatten() * count / (count - 1).clamp_min(1.0)
+        bn.running_mean.mul_(1 - momentum).add_(mean.flatten(), alpha=momentum)
+        bn.running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
+    y = centred * torch.rsqrt(var + bn.eps)
+    if bn.affine:
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        y = y * bn.weight.view(shape) + bn.bias.view(shape)
+    return y

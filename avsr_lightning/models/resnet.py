@@ -1,0 +1,139 @@
+"""ResNet-18 style trunks of the two frontends: 2-D per video frame, 1-D on the raw waveform.
+
+Module and attribute names (``layer1.0.conv1``, ``downsample.0`` ...) reproduce the reference state-dict
+keys (spec §1.2-1.3, Appendix A). All convolutions are bias-free, every activation is Swish.
+
+Each block takes an optional ``valid`` mask (broadcastable to its input, 1 = valid position). It is only
+passed when the ``mask_padding`` fix is on: padded positions are then zeroed before every convolution
+and excluded from BatchNorm training statistics, so a padded utterance gives exactly the features it
+would give alone. With ``valid=None`` the blocks compute what the reference computes.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import Tensor, nn
+
+from .activations import Swish
+from .masking import masked_batch_norm
+
+DEFAULT_WIDTHS: tuple[int, int, int, int] = (64, 128, 256, 512)
+
+
+def _zero_padding(x: Tensor, valid: Tensor | None) -> Tensor:
+    return x if valid is None else x * valid.to(x.dtype)
+
+
+class _BasicBlock(nn.Module):
+    """conv-BN-Swish-conv-BN + residual (1x1 conv + BN when the shape changes), then Swish."""
+
+    def __init__(self, conv: type, bn: type, kernel: int, inplanes: int, planes: int, stride: int) -> None:
+        super().__init__()
+        pad = kernel // 2
+        self.conv1 = conv(inplanes, planes, kernel, stride, pad, bias=False)
+        self.bn1 = bn(planes)
+        self.relu1 = Swish()
+        self.conv2 = conv(planes, planes, kernel, 1, pad, bias=False)
+        self.bn2 = bn(planes)
+        self.relu2 = Swish()
+        self.downsample: nn.Sequential | None = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(conv(inplanes, planes, 1, stride, bias=False), bn(planes))
+        self.stride = stride
+
+    def forward(self, x: Tensor, valid_in: Tensor | None = None, valid_out: Tensor | None = None) -> Tensor:
+        """``valid_in``/``valid_out``: masks at the input and output resolution (None = reference)."""
+        x = _zero_padding(x, valid_in)
+        out = self.relu1(masked_batch_norm(self.bn1, self.conv1(x), valid_out))
+        out = _zero_padding(out, valid_out)
+        out = masked_batch_norm(self.bn2, self.conv2(out), valid_out)
+        if self.downsample is not None:
+            residual = masked_batch_norm(self.downsample[1], self.downsample[0](x), valid_out)
+        else:
+            residual = x
+        return self.relu2(out + residual)
+
+
+class BasicBlock2d(_BasicBlock):
+    """3x3 2-D basic block (video trunk)."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+        super().__init__(nn.Conv2d, nn.BatchNorm2d, 3, inplanes, planes, stride)
+
+
+class BasicBlock1d(_BasicBlock):
+    """k=3 1-D basic block (audio trunk)."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+        super().__init__(nn.Conv1d, nn.BatchNorm1d, 3, inplanes, planes, stride)
+
+
+def _make_layer(block: type, inplanes: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
+    layers = [block(inplanes, planes, stride)] + [block(planes, planes, 1) for _ in range(blocks - 1)]
+    return nn.Sequential(*layers)
+
+
+def _check_widths(widths: Sequence[int]) -> tuple[int, int, int, int]:
+    widths = tuple(int(w) for w in widths)
+    if len(widths) != 4 or min(widths) <= 0:
+        raise ValueError(f"frontend widths must be 4 positive ints (one per ResNet stage), got {widths}")
+    return widths  # type: ignore[return-value]
+
+
+class ResNet2dTrunk(nn.Module):
+    """Four stages of 2-D basic blocks ([2,2,2,2], strides 1,2,2,2) and a global average pool."""
+
+    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, blocks: Sequence[int] = (2, 2, 2, 2)) -> None:
+        super().__init__()
+        w = _check_widths(widths)
+        self.layer1 = _make_layer(BasicBlock2d, w[0], w[0], blocks[0], 1)
+        self.layer2 = _make_layer(BasicBlock2d, w[0], w[1], blocks[1], 2)
+        self.layer3 = _make_layer(BasicBlock2d, w[1], w[2], blocks[2], 2)
+        self.layer4 = _make_layer(BasicBlock2d, w[2], w[3], blocks[3], 2)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.out_dim = w[3]
+
+    def forward(self, x: Tensor, valid: Tensor | None = None) -> Tensor:
+        """(N, C0, H, W) frames -> (N, C). ``valid``: (N, 1, 1, 1), only for BatchNorm statistics."""
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            for block in layer:
+                x = block(x, None, valid)
+        return self.avgpool(x).flatten(1)
+
+
+class ResNet1dTrunk(nn.Module):
+    """Raw-waveform ResNet-18: conv k80/s4, four 1-D stages, AvgPool1d(20) -> one vector per 640 samples."""
+
+    #: total down-sampling of each stage output relative to the waveform
+    STAGE_STRIDES = (4, 4, 8, 16, 32)
+
+    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, blocks: Sequence[int] = (2, 2, 2, 2),
+                 upsample_ratio: int = 1) -> None:
+        super().__init__()
+        w = _check_widths(widths)
+        self.conv1 = nn.Conv1d(1, w[0], kernel_size=80, stride=4, padding=38, bias=False)
+        self.bn1 = nn.BatchNorm1d(w[0])
+        self.relu = Swish()
+        self.layer1 = _make_layer(BasicBlock1d, w[0], w[0], blocks[0], 1)
+        self.layer2 = _make_layer(BasicBlock1d, w[0], w[1], blocks[1], 2)
+        self.layer3 = _make_layer(BasicBlock1d, w[1], w[2], blocks[2], 2)
+        self.layer4 = _make_layer(BasicBlock1d, w[2], w[3], blocks[3], 2)
+        pool = 20 // upsample_ratio
+        self.avgpool = nn.AvgPool1d(kernel_size=pool, stride=pool)
+        self.out_dim = w[3]
+
+    def forward(self, x: Tensor, valid_masks: Sequence[Tensor] | None = None) -> Tensor:
+        """(B, 1, N) waveform -> (B, C, N/640).
+
+        ``valid_masks``: five (B, 1, L) masks at strides 4, 4, 8, 16, 32 (conv1 output and the four stages),
+        or None for the reference behaviour.
+        """
+        v = valid_masks if valid_masks is not None else [None] * 5
+        x = self.relu(masked_batch_norm(self.bn1, self.conv1(x), v[0]))
+        stage_in = v[0]
+        for layer, stage_out in zip((self.layer1, self.layer2, self.layer3, self.layer4), v[1:]):
+            for i, block in enumerate(layer):
+                x = block(x, stage_in if i == 0 else stage_out, stage_out)
+            stage_in = stage_out
+        x = _zero_padding(x, stage_in)
+        return self.avgpool(x)
