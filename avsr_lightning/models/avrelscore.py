@@ -92,14 +92,13 @@ class AVRelScoreEncoder(ConformerEncoder):
                  frontend_widths: Sequence[int] = DEFAULT_WIDTHS, scorer_hidden: int = 1024,
                  scorer_kernel: int = 7, mask_padding: bool = False, packed_positions: bool = False) -> None:
         feat = int(frontend_widths[-1])
-        super().__init__(feat, d_model, heads, layers, ffn_dim, conv_kernel, dropout, attention_dropout,
-                         mask_padding)
-        self.frontend_vid = VideoFrontend(frontend_widths)
-        self.frontend_aud = AudioFrontend(frontend_widths)
-        self.fusion = ReliabilityFusion(feat, scorer_hidden, scorer_kernel)
-        # created but never used by the reference (spec §1.7); kept so checkpoints load strictly
-        self.after_norm_vid = layer_norm(d_model)
-        self.after_norm_aud = layer_norm(d_model)
+        super().__init__(
+            feat, d_model, heads, layers, ffn_dim, conv_kernel, dropout, attention_dropout, mask_padding,
+            before_embed={"frontend_aud": AudioFrontend(frontend_widths), "frontend_vid": VideoFrontend(frontend_widths)},
+            # after_norm_vid/aud: created but never used by the reference (spec §1.7); kept for strict loading
+            after_embed={"after_norm_vid": layer_norm(d_model), "after_norm_aud": layer_norm(d_model),
+                         "fusion": ReliabilityFusion(feat, scorer_hidden, scorer_kernel)},
+        )
         self.packed_positions = packed_positions
 
     def features(self, video: Tensor, video_lengths: Tensor, audio: Tensor,

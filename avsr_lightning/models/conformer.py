@@ -56,13 +56,14 @@ class ConformerBlock(nn.Module):
     def __init__(self, d_model: int = 256, heads: int = 4, ffn_dim: int = 2048, conv_kernel: int = 31,
                  dropout: float = 0.1, attention_dropout: float = 0.1) -> None:
         super().__init__()
+        # registration order = the reference state-dict order
         self.self_attn = RelPositionMultiHeadAttention(heads, d_model, attention_dropout)
         self.feed_forward = PositionwiseFeedForward(d_model, ffn_dim, dropout)
-        # the reference deep-copies the FFN, so both start from the same weights
-        self.feed_forward_macaron = copy.deepcopy(self.feed_forward)
         self.conv_module = ConvolutionModule(d_model, conv_kernel)
         self.norm_ff = layer_norm(d_model)
         self.norm_mha = layer_norm(d_model)
+        # the reference deep-copies the FFN, so both start from the same weights
+        self.feed_forward_macaron = copy.deepcopy(self.feed_forward)
         self.norm_ff_macaron = layer_norm(d_model)
         self.norm_conv = layer_norm(d_model)
         self.norm_final = layer_norm(d_model)
@@ -82,14 +83,22 @@ class ConformerBlock(nn.Module):
 class ConformerEncoder(nn.Module):
     """``embed`` (Linear + RelPositionalEncoding) -> ``encoders`` (blocks) -> ``after_norm``.
 
-    This is the reference ``Encoder`` without a frontend; the frontend-carrying variants subclass it.
+    This is the reference ``Encoder`` without a frontend; the frontend-carrying variants subclass it and
+    pass their extra modules as ``before_embed`` / ``after_embed`` so they are registered where the
+    reference registers them (state dicts then list keys in the reference order).
     """
 
     def __init__(self, input_dim: int = 512, d_model: int = 256, heads: int = 4, layers: int = 12,
                  ffn_dim: int = 2048, conv_kernel: int = 31, dropout: float = 0.1,
-                 attention_dropout: float = 0.1, mask_padding: bool = False) -> None:
+                 attention_dropout: float = 0.1, mask_padding: bool = False,
+                 before_embed: dict[str, nn.Module] | None = None,
+                 after_embed: dict[str, nn.Module] | None = None) -> None:
         super().__init__()
+        for name, module in (before_embed or {}).items():
+            self.add_module(name, module)
         self.embed = nn.Sequential(nn.Linear(input_dim, d_model), RelPositionalEncoding(d_model, dropout))
+        for name, module in (after_embed or {}).items():
+            self.add_module(name, module)
         self.encoders = nn.ModuleList(
             ConformerBlock(d_model, heads, ffn_dim, conv_kernel, dropout, attention_dropout) for _ in range(layers)
         )

@@ -30,13 +30,13 @@ class VideoFrontend(nn.Module):
     def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS) -> None:
         super().__init__()
         stem = int(widths[0])
+        self.trunk = ResNet2dTrunk(widths)  # registered first, as in the reference state dict
         self.frontend3D = nn.Sequential(
             nn.Conv3d(1, stem, kernel_size=(5, 7, 7), stride=(1, 2, 2), padding=(2, 3, 3), bias=False),
             nn.BatchNorm3d(stem),
             Swish(),
             nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
         )
-        self.trunk = ResNet2dTrunk(widths)
         self.out_dim = self.trunk.out_dim
 
     def forward(self, video: Tensor, lengths: Tensor | None = None) -> Tensor:

@@ -20,8 +20,7 @@ class VideoEncoder(ConformerEncoder):
                  conv_kernel: int = 31, dropout: float = 0.1, attention_dropout: float = 0.1,
                  frontend_widths: Sequence[int] = DEFAULT_WIDTHS, mask_padding: bool = False) -> None:
         super().__init__(int(frontend_widths[-1]), d_model, heads, layers, ffn_dim, conv_kernel, dropout,
-                         attention_dropout, mask_padding)
-        self.frontend = VideoFrontend(frontend_widths)
+                         attention_dropout, mask_padding, before_embed={"frontend": VideoFrontend(frontend_widths)})
 
     def forward(self, video: Tensor, lengths: Tensor) -> Tensor:  # type: ignore[override]
         """(B, T, H, W), (B,) frames -> (B, T, d_model)."""
@@ -35,8 +34,7 @@ class AudioEncoder(ConformerEncoder):
                  conv_kernel: int = 31, dropout: float = 0.1, attention_dropout: float = 0.1,
                  frontend_widths: Sequence[int] = DEFAULT_WIDTHS, mask_padding: bool = False) -> None:
         super().__init__(int(frontend_widths[-1]), d_model, heads, layers, ffn_dim, conv_kernel, dropout,
-                         attention_dropout, mask_padding)
-        self.frontend = AudioFrontend(frontend_widths)
+                         attention_dropout, mask_padding, before_embed={"frontend": AudioFrontend(frontend_widths)})
 
     def forward(self, audio: Tensor, frame_lengths: Tensor, num_frames: int,  # type: ignore[override]
                 audio_lengths: Tensor | None = None) -> Tensor:

@@ -59,14 +59,13 @@ class VCAFEEncoder(ConformerEncoder):
                  frontend_widths: Sequence[int] = DEFAULT_WIDTHS, fusion_dropout: float = 0.3,
                  mask_padding: bool = False) -> None:
         feat = int(frontend_widths[-1])
-        super().__init__(feat, d_model, heads, layers, ffn_dim, conv_kernel, dropout, attention_dropout,
-                         mask_padding)
-        self.frontend_vid = VideoFrontend(frontend_widths)
-        self.frontend_aud = AudioFrontend(frontend_widths)
-        self.fusion = VisualContextAttention(feat, fusion_dropout)
-        # created but never used by the reference (spec §1.8); kept so checkpoints load strictly
-        self.after_norm_vid = layer_norm(d_model)
-        self.after_norm_aud = layer_norm(d_model)
+        super().__init__(
+            feat, d_model, heads, layers, ffn_dim, conv_kernel, dropout, attention_dropout, mask_padding,
+            before_embed={"frontend_aud": AudioFrontend(frontend_widths), "frontend_vid": VideoFrontend(frontend_widths)},
+            # after_norm_vid/aud: created but never used by the reference (spec §1.8); kept for strict loading
+            after_embed={"after_norm_vid": layer_norm(d_model), "after_norm_aud": layer_norm(d_model),
+                         "fusion": VisualContextAttention(feat, fusion_dropout)},
+        )
 
     def forward(self, video: Tensor, video_lengths: Tensor, audio: Tensor,  # type: ignore[override]
                 audio_lengths: Tensor | None = None) -> Tensor:
