@@ -1,0 +1,5 @@
+"""``python -m avsr_lightning fit|validate|test|predict --config ...``."""
+from avsr_lightning.cli import main
+
+if __name__ == "__main__":
+    main()

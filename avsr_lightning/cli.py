@@ -1,0 +1,81 @@
+"""``python -m avsr_lightning fit|validate|test|predict --config ...``: LightningCLI for AVSR.
+
+The model is always :class:`AVSRModule` wrapping a ``Recognizer`` given by ``class_path``; the data is
+any ``LightningDataModule`` by ``class_path``. The vocabulary size is linked once, from the data
+module's tokenizer to the recognizer (``model.model.init_args.vocab_size`` never needs writing).
+Always-on callbacks get their own config groups (``checkpoint``, ``lr_monitor``, ``rng_state``,
+``reliability_plot``) so presets that replace ``trainer.callbacks`` cannot drop them.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from lightning.pytorch import LightningDataModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_info
+
+from avsr_lightning.callbacks import AtomicCheckpointIO, ReliabilityPlot, RNGStateCallback
+from avsr_lightning.lightning_module import AVSRModule
+
+__all__ = ["AVSRCLI", "main", "data_vocab_size"]
+
+
+def data_vocab_size(data: Any) -> int:
+    """The vocabulary size a data module implies: its tokenizer's, else the reference 41 characters."""
+    tokenizer = getattr(data, "tokenizer", None)
+    if tokenizer is None:
+        from avsr_lightning.text import CharTokenizer
+
+        tokenizer = CharTokenizer()
+    return int(tokenizer.vocab_size)
+
+
+class AVSRCLI(LightningCLI):
+    """LightningCLI with the AVSR defaults: checkpoints on ``val/wer`` (min) + ``last``, lr monitor,
+    RNG-state checkpointing, the reliability picture, atomic checkpoint writes and a closing summary."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data", "model.model.init_args.vocab_size", compute_fn=data_vocab_size,
+                              apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({
+            "checkpoint.monitor": "val/wer", "checkpoint.mode": "min", "checkpoint.save_top_k": 5,
+            "checkpoint.save_last": True, "checkpoint.auto_insert_metric_name": False,
+            "checkpoint.filename": "epoch{epoch:03d}-step{step:07d}-wer{val/wer:.2f}",
+        })
+        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
+        parser.set_defaults({"lr_monitor.logging_interval": "step"})
+        parser.add_lightning_class_args(RNGStateCallback, "rng_state")
+        parser.add_lightning_class_args(ReliabilityPlot, "reliability_plot")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # keep user-chosen plugins
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
+
+    def after_fit(self) -> None:
+        trainer = self.trainer
+        ckpt = trainer.checkpoint_callback
+        if trainer.is_global_zero and isinstance(ckpt, ModelCheckpoint):
+            score = ckpt.best_model_score
+            rank_zero_info(
+                "\n".join([
+                    f"best checkpoint ({ckpt.monitor}={float(score):.3f}): {ckpt.best_model_path}" if score is not None
+                    else f"best checkpoint: {ckpt.best_model_path or 'none (no validation ran)'}",
+                    f"last checkpoint: {ckpt.last_model_path}",
+                    f"logs and resolved config: {trainer.log_dir}",
+                ]))
+
+
+def main(args: list[str] | None = None) -> AVSRCLI:
+    """Entry point of ``python -m avsr_lightning`` and the ``avsr-lightning`` script."""
+    return AVSRCLI(AVSRModule, LightningDataModule, subclass_mode_data=True,
+                   save_config_kwargs={"overwrite": True}, args=args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
