@@ -1,0 +1,149 @@
+"""Wav I/O for AVSE scenes: checked target reads, memory-mapped masker segments, atomic int16 writes.
+
+Maskers are long (a speech masker is a speaker's whole concatenated speech, tens of millions of samples),
+and a scene needs only ``L`` samples of one. A 16-bit PCM wav is therefore memory-mapped once per process
+and sliced, which reads just the pages a scene touches; other encodings fall back to a soundfile seek and
+read. Both give libsndfile's float semantics (``s / 32768``) once passed through ``mixing.as_float64``.
+
+Every problem becomes a :class:`SceneError` with a reason code (missing file, wrong sample rate, not mono,
+unreadable), so callers can skip and count the scene.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .errors import SceneError
+from .mixing import SAMPLE_RATE
+
+__all__ = ["WavLayout", "probe_wav", "read_target", "MaskerStore", "write_wav_int16"]
+
+
+class WavLayout:
+    """Where a plain PCM-16 mono wav keeps its samples (``data_offset`` bytes in, ``frames`` samples)."""
+
+    __slots__ = ("sample_rate", "channels", "frames", "data_offset", "pcm16")
+
+    def __init__(self, sample_rate: int, channels: int, frames: int, data_offset: int | None, pcm16: bool) -> None:
+        self.sample_rate, self.channels, self.frames = sample_rate, channels, frames
+        self.data_offset, self.pcm16 = data_offset, pcm16
+
+
+def _riff_data_chunk(path: Path) -> tuple[int, int] | None:
+    """``(offset, nbytes)`` of the data chunk of a RIFF/WAVE file with 16-bit integer PCM, else None."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pcm16 = False
+        while True:
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"fmt ":
+                fmt = fh.read(size + (size & 1))
+                tag, _, _, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
+                if tag == 0xFFFE and len(fmt) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the sub-format's first 2 bytes
+                    tag = struct.unpack("<H", fmt[24:26])[0]
+                pcm16 = tag == 1 and bits == 16
+            elif cid == b"data":
+                if not pcm16:
+                    return None
+                start = fh.tell()
+                available = path.stat().st_size - start
+                return start, min(size, available)
+            else:
+                fh.seek(size + (size & 1), os.SEEK_CUR)
+
+
+def probe_wav(path: str | os.PathLike, what: str = "wav") -> WavLayout:
+    """Check that ``path`` exists and is a readable 16 kHz mono file; describe where its samples are."""
+    path = Path(path)
+    if not path.is_file():
+        raise SceneError("missing_file", f"{what} not found: {path}")
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as err:  # type: ignore[attr-defined]
+        raise SceneError("read_error", f"{what} {path} cannot be read ({err})") from None
+    if info.samplerate != SAMPLE_RATE:
+        raise SceneError("wrong_sample_rate", f"{what} {path} is {info.samplerate} Hz, expected {SAMPLE_RATE} Hz")
+    if info.channels != 1:
+        raise SceneError("not_mono", f"{what} {path} has {info.channels} channels, expected mono")
+    located = _riff_data_chunk(path) if info.format == "WAV" and info.subtype == "PCM_16" else None
+    if located is None:
+        return WavLayout(info.samplerate, info.channels, info.frames, None, False)
+    offset, nbytes = located
+    return WavLayout(info.samplerate, info.channels, min(info.frames, nbytes // 2), offset, True)
+
+
+def read_target(path: str | os.PathLike) -> np.ndarray:
+    """The whole decoded target: int16 for PCM-16 files (exact), float64 (libsndfile scaling) otherwise."""
+    layout = probe_wav(path, "target wav")
+    try:
+        if layout.pcm16:
+            return np.fromfile(path, dtype="<i2", count=layout.frames, offset=layout.data_offset).astype(np.int16)
+        return sf.read(str(path), dtype="float64")[0]
+    except (RuntimeError, OSError, ValueError) as err:
+        raise SceneError("read_error", f"target wav {path} cannot be read ({err})") from None
+
+
+class MaskerStore:
+    """Lazily opened maskers; ``segment`` returns ``masker[offset:offset+length]`` (int16 view or float64).
+
+    Memory maps are opened on first use in each process (they are dropped when the store is pickled into a
+    DataLoader worker), so a worker maps only the maskers its scenes touch.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[str, tuple[WavLayout, np.ndarray | None]] = {}
+
+    def __getstate__(self) -> dict:
+        return {"_open": {}}
+
+    def layout(self, path: str | os.PathLike) -> WavLayout:
+        return self._get(str(path))[0]
+
+    def _get(self, key: str) -> tuple[WavLayout, np.ndarray | None]:
+        entry = self._open.get(key)
+        if entry is None:
+            layout = probe_wav(key, "masker wav")
+            mapped = None
+            if layout.pcm16 and layout.frames > 0:
+                mapped = np.memmap(key, dtype="<i2", mode="r", offset=layout.data_offset, shape=(layout.frames,))
+            entry = self._open[key] = (layout, mapped)
+        return entry
+
+    def whole(self, path: str | os.PathLike) -> np.ndarray:
+        """The whole masker (a memory map when possible), for ``mix_scene(target, masker, scene)``."""
+        layout, mapped = self._get(str(path))
+        if mapped is not None:
+            return mapped
+        return sf.read(str(path), dtype="float64")[0]
+
+    def segment(self, path: str | os.PathLike, offset: int, length: int) -> np.ndarray:
+        layout, mapped = self._get(str(path))
+        if offset < 0 or offset + length > layout.frames:
+            raise SceneError("offset_past_masker_end", f"masker {path}: offset {offset} + {length} samples > "
+                                                       f"{layout.frames} samples in the file")
+        if mapped is not None:
+            return np.asarray(mapped[offset:offset + length])
+        with sf.SoundFile(str(path)) as fh:
+            fh.seek(offset)
+            return fh.read(length, dtype="float64")
+
+
+def write_wav_int16(path: str | os.PathLike, samples: np.ndarray) -> None:
+    """Write int16 samples losslessly (PCM_16) under a temporary name, then ``os.replace`` it into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.wav")
+    try:
+        sf.write(str(tmp), np.asarray(samples, dtype=np.int16), SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
