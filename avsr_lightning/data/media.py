@@ -1,0 +1,186 @@
+"""Reading and writing the media files of the processed layout (PyAV for video, soundfile for wav).
+
+Readers raise :class:`MediaError` with a human-readable reason; the dataset turns that into one counted
+warning naming the file. Nothing here knows about utterances, splits or corruption.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from avsr_lightning.data.atomic import atomic_path
+
+SAMPLE_RATE = 16000
+FPS = 25
+
+
+class MediaError(ValueError):
+    """A media file is missing, unreadable or empty; ``reason`` is short and user-facing."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def _luma(frame) -> np.ndarray:
+    """The Y plane of a decoded frame as (H, W) uint8 without a colour conversion when possible."""
+    if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "gray"):
+        plane = frame.planes[0]
+        buf = np.frombuffer(plane, dtype=np.uint8)
+        return buf.reshape(frame.height, plane.line_size)[:, : frame.width].copy()
+    return frame.to_ndarray(format="gray")
+
+
+def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
+    """Decode a video to grey frames, uint8 (T, H, W).
+
+    Only the luma plane is kept (the reference converts BGR to grey, which is the same signal up to
+    rounding). ``max_frames`` stops decoding early. Raises :class:`MediaError` if the file is missing,
+    cannot be decoded or has no frames.
+    """
+    import av  # local: keeps `import avsr_lightning.data` light
+
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(path, "video file is missing")
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(path, "file has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                frames.append(_luma(frame))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as err:
+        if not frames:
+            raise MediaError(path, f"video cannot be decoded ({type(err).__name__}: {err})") from err
+        # A truncated file often decodes up to the damage: keep what decoded, the caller pads audio.
+        warnings.warn(f"{path}: video truncated after {len(frames)} frames ({err})", stacklevel=2)
+    if not frames:
+        raise MediaError(path, "video has zero frames")
+    return np.stack(frames)
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE,
+               warn: Callable[[str], None] | None = None) -> np.ndarray:
+    """Read a wav/flac file as float32 mono at ``sample_rate`` (N,).
+
+    Multi-channel audio is averaged to mono and other rates are resampled with
+    ``torchaudio.functional.resample``; both are reported through ``warn`` (default ``warnings.warn``)
+    because they usually mean the preprocessing was not the expected one.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    warn = warn or (lambda msg: warnings.warn(msg, stacklevel=3))
+    if not path.is_file():
+        raise MediaError(path, "audio file is missing")
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError, OSError) as err:  # type: ignore[attr-defined]
+        raise MediaError(path, f"audio cannot be read ({err})") from err
+    if audio.shape[1] > 1:
+        warn(f"{path}: {audio.shape[1]} audio channels, downmixed to mono")
+    audio = audio.mean(axis=1, dtype=np.float32) if audio.shape[1] > 1 else audio[:, 0]
+    if rate != sample_rate:
+        warn(f"{path}: sample rate {rate} Hz, resampled to {sample_rate} Hz")
+        audio = resample(audio, rate, sample_rate)
+    if not np.all(np.isfinite(audio)):
+        raise MediaError(path, "audio contains NaN or infinite samples")
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def resample(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Band-limited resampling of a 1-D float array (torchaudio's sinc interpolation)."""
+    import torch
+    import torchaudio.functional as AF
+
+    if orig_rate == new_rate:
+        return audio.astype(np.float32, copy=False)
+    out = AF.resample(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), int(orig_rate), int(new_rate))
+    return out.numpy()
+
+
+def read_audio_any(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Audio from a wav/flac file or a 1-D ``.npy`` array (assumed to be at ``sample_rate``), for noise files."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        if not path.is_file():
+            raise MediaError(path, "noise file is missing")
+        array = np.load(path, allow_pickle=False)
+        return np.ascontiguousarray(np.asarray(array, dtype=np.float32).reshape(-1))
+    return read_audio(path, sample_rate)
+
+
+def extract_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode the audio track of a video container with PyAV → float32 mono at ``sample_rate`` (N,)."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(path, "video file is missing")
+    chunks: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(path, "file has no audio stream")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            for frame in container.decode(container.streams.audio[0]):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as err:
+        raise MediaError(path, f"audio track cannot be decoded ({err})") from err
+    if not chunks:
+        raise MediaError(path, "audio track is empty")
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = FPS, codec: str = "libx264",
+                crf: int = 18) -> None:
+    """Write grey uint8 frames (T, H, W) atomically as an mp4 (H.264, yuv420p, bit-exact muxing).
+
+    Single-threaded encoding and ``+bitexact`` make the bytes a function of the pixels only, which the
+    reproducible corrupted test sets rely on.
+    """
+    import av
+
+    frames = np.asarray(frames)
+    if frames.ndim != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+        raise ValueError(f"write_video expects non-empty uint8 (T, H, W) frames, got {frames.dtype} {frames.shape}")
+    height, width = frames.shape[1:]
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), "w", format="mp4", options={"fflags": "+bitexact"}) as container:
+            stream = container.add_stream(codec, rate=fps)
+            stream.width, stream.height = width, height
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.thread_count = 1
+            if codec == "libx264":
+                stream.options = {"crf": str(crf), "preset": "veryfast"}
+            for image in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="gray")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write mono float audio atomically as 16-bit PCM wav (clipped to [-1, 1])."""
+    import soundfile as sf
+
+    audio = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), audio, sample_rate, subtype="PCM_16", format="WAV")

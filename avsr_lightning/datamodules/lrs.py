@@ -1,0 +1,336 @@
+"""``LRSDataModule``: processed LRS2/LRS3 (or any corpus in the same layout) → ``AVBatch`` loaders.
+
+Train: seeded on-the-fly corruption (noise at an SNR from ``train_snrs``, which may include ``null`` for
+clean; optional visual corruption), random crop/flip/time mask/cutout, frame-budget batches reshuffled every
+epoch. Validation: clean (or ``val_condition``), centre crop. Test: one loader per ``test_conditions`` entry,
+each utterance corrupted deterministically from ``(seed, utterance id, condition)``.
+
+Distributed training: the module shards batches itself with :class:`FrameBudgetBatchSampler`, reading rank
+and world size from ``self.trainer``. Run DDP with ``Trainer(use_distributed_sampler=False)`` (set in the
+recipes' ``trainer:`` section); with Lightning's sampler injection enabled, ``setup`` stops with that fix.
+
+Bad utterances are warned once each, counted per stage and epoch (logged as ``data/<stage>_bad`` etc.) and
+the run stops with examples when more than ``max_bad_fraction`` of them fail.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader
+
+from avsr_lightning.data.bad_items import BadItemTracker, TooManyBadItems
+from avsr_lightning.data.collate import CollatedBatch, Collator
+from avsr_lightning.data.conditions import Condition
+from avsr_lightning.data.corruption.acoustic import NoiseMixer
+from avsr_lightning.data.corruption.occluders import OccluderBank
+from avsr_lightning.data.corruption.visual import VisualCorruption
+from avsr_lightning.data.dataset import MODALITIES, AVDataset
+from avsr_lightning.data.lengths import frame_counts
+from avsr_lightning.data.manifest import Utterance, load_split
+from avsr_lightning.data.sampler import FrameBudgetBatchSampler
+from avsr_lightning.data.transforms import VideoTransform
+from avsr_lightning.text import CharTokenizer, Tokenizer
+
+log = logging.getLogger(__name__)
+
+ConditionSpec = Union[dict[str, Any], str, None]
+
+
+class LRSDataModule(pl.LightningDataModule):
+    """Args (the first ones are fixed by docs/internals.md):
+        root: processed corpus root.
+        train_split, val_split, test_split: split lists, relative to ``root`` or absolute (``0_600.txt``-style,
+            ``val.txt`` with or without the split-dir prefix, ``test.ref``).
+        max_frames: padded-frame budget per batch (``B * T_max``); None to use ``batch_size``.
+        batch_size: fixed batch size instead of a frame budget.
+        num_workers: DataLoader workers per process.
+        noise_files: noise wav/npy files; None = ``<root>/noise/babble.wav`` (or ``.npy``) if present.
+        train_snrs: training SNRs in dB, drawn uniformly; ``null`` entries mean clean audio.
+        visual_corruption: occluders + noise/blur on training clips (spec §4.5).
+        occluder_dir: directory with ``object_image_sr/`` and ``object_mask_x4/``; None = ``<root>/occlusion_patch``.
+        seed: base seed for batches, training augmentation and test conditions.
+        eval_max_frames: frame budget for val/test (default: ``max_frames``).
+        max_length: training utterances longer than this many frames are excluded (counted and reported).
+        curriculum: ``[[epoch, max_length], ...]`` (e.g. ``[[0, 100], [10, 300], [20, 600]]``); use with
+            ``trainer.reload_dataloaders_every_n_epochs: 1`` so the epoch length is recomputed.
+        modalities: ``["video", "audio"]``, ``["audio"]`` or ``["video"]``; the unused stream is not decoded.
+        train_partial_noise: ``reference_train`` (zero 4 spans of the mixture with prob 0.5, spec §4.3), ``none``
+            or ``avrelscore``.
+        speed_factors, volume_db: optional speed (both streams) and volume perturbation in training.
+        max_text_len: token truncation in train/val (reference 150).
+        reference_quirks: reproduce the reference occluder placement quirks (spec §8.8-9).
+        val_condition: condition for validation (default clean; the reference validated with training
+            augmentation, spec §8.5-6).
+        test_conditions: conditions evaluated by ``test``, one loader each, e.g.
+            ``[{snr: null, visual: clean}, {snr: 0, visual: occlusion}]`` or names ``babble_snr0__occlusion``.
+        test_occluder_size: occluder side in the AV-RelScore protocol (42 LRS3, 30 LRS2, spec §7.1).
+        split_prefix: prefix for bare ``spk/utt`` ids (default: inferred from ``<root>/Video``).
+        max_bad_fraction: stop when more than this fraction of utterances cannot be loaded.
+        tokenizer: text → ids (default the reference :class:`CharTokenizer`).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        train_split: str = "train.txt",
+        val_split: str = "val.txt",
+        test_split: str = "test.ref",
+        max_frames: Optional[int] = 2400,
+        batch_size: Optional[int] = None,
+        num_workers: int = 4,
+        noise_files: Optional[list[str]] = None,
+        train_snrs: list[Optional[float]] = [-5.0, 0.0, 5.0, 10.0, 15.0],  # noqa: B006 - jsonargparse needs a literal
+        visual_corruption: bool = False,
+        occluder_dir: Optional[str] = None,
+        seed: int = 42,
+        eval_max_frames: Optional[int] = None,
+        max_length: Optional[int] = 600,
+        curriculum: Optional[list[list[int]]] = None,
+        modalities: list[str] = ["video", "audio"],  # noqa: B006
+        train_partial_noise: str = "reference_train",
+        speed_factors: Optional[list[float]] = None,
+        volume_db: Optional[tuple[float, float]] = None,
+        max_text_len: Optional[int] = 150,
+        reference_quirks: bool = False,
+        val_condition: ConditionSpec = None,
+        test_conditions: Optional[list[Union[dict[str, Any], str]]] = None,
+        test_occluder_size: int = 42,
+        split_prefix: Optional[str] = None,
+        max_bad_fraction: float = 0.05,
+        pin_memory: Optional[bool] = None,
+        persistent_workers: bool = False,
+        tokenizer: Optional[Tokenizer] = None,
+    ) -> None:
+        super().__init__()
+        if max_frames is None and batch_size is None:
+            raise ValueError("LRSDataModule: give max_frames (frame budget per batch) or batch_size; both are None")
+        if max_frames is not None and batch_size is not None:
+            raise ValueError(f"LRSDataModule: give max_frames or batch_size, not both (got max_frames={max_frames}, "
+                             f"batch_size={batch_size}); set one of them to null")
+        if num_workers < 0:
+            raise ValueError(f"LRSDataModule: num_workers should be an int >= 0, got {num_workers}")
+        if not set(modalities) <= set(MODALITIES) or not modalities:
+            raise ValueError(f"LRSDataModule: modalities must be a non-empty subset of {list(MODALITIES)}, got {modalities}")
+        if not 0.0 <= max_bad_fraction <= 1.0:
+            raise ValueError(f"LRSDataModule: max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
+        if not train_snrs:
+            raise ValueError("LRSDataModule: train_snrs is empty; use [null] for clean training audio")
+        self.save_hyperparameters(ignore=["tokenizer"])
+        self.root = Path(root)
+        self.train_split, self.val_split, self.test_split = train_split, val_split, test_split
+        self.max_frames, self.batch_size = max_frames, batch_size
+        self.eval_max_frames = eval_max_frames if eval_max_frames is not None else max_frames
+        self.num_workers = num_workers
+        self.noise_files = noise_files
+        self.train_snrs = list(train_snrs)
+        self.visual_corruption = visual_corruption
+        self.occluder_dir = occluder_dir
+        self.seed = seed
+        self.max_length = max_length
+        self.curriculum = curriculum
+        self.modalities = list(modalities)
+        self.train_partial_noise = train_partial_noise
+        self.speed_factors, self.volume_db = speed_factors, volume_db
+        self.max_text_len = max_text_len
+        self.reference_quirks = reference_quirks
+        self.val_condition = Condition.from_any(val_condition)
+        self.test_conditions = [Condition.from_any(c) for c in (test_conditions or [None])]
+        names = [c.name for c in self.test_conditions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"LRSDataModule: test_conditions have duplicate names {names}")
+        self.test_occluder_size = test_occluder_size
+        self.split_prefix = split_prefix
+        self.max_bad_fraction = max_bad_fraction
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.persistent_workers = persistent_workers
+        self.tokenizer = tokenizer or CharTokenizer()
+        self.datasets: dict[str, Any] = {}
+        self.samplers: dict[str, Any] = {}
+        self.trackers: dict[str, BadItemTracker] = {}
+        self._epoch_key: dict[str, int] = {}
+
+    # ------------------------------------------------------------------------------------------ wiring
+    def _world(self) -> tuple[int, int]:
+        trainer = getattr(self, "_trainer", None)
+        if trainer is None:
+            return 1, 0
+        world, rank = int(trainer.world_size), int(trainer.global_rank)
+        if world > 1 and getattr(trainer._accelerator_connector, "use_distributed_sampler", False):
+            raise ValueError("LRSDataModule shards batches itself: run distributed training with "
+                             "Trainer(use_distributed_sampler=False) (trainer.use_distributed_sampler: false in YAML)")
+        return world, rank
+
+    def _noise_paths(self) -> list[Path]:
+        if self.noise_files is not None:
+            return [Path(p) if Path(p).is_absolute() else self.root / p for p in self.noise_files]
+        for name in ("babble.wav", "babble.npy"):
+            if (self.root / "noise" / name).is_file():
+                return [self.root / "noise" / name]
+        return []
+
+    def _mixer(self, snrs: list[Optional[float]], partial: str) -> Optional[NoiseMixer]:
+        files = self._noise_paths()
+        if all(s is None for s in snrs):
+            return None
+        if not files:
+            raise ValueError(f"LRSDataModule: SNRs {snrs} need noise but no noise file was found; set noise_files "
+                             f"or put babble.wav under {self.root / 'noise'}, or use [null] for clean audio")
+        return NoiseMixer(files, snrs, partial=partial, volume_db=self.volume_db if partial != "avrelscore" else None)
+
+    def _occluders(self) -> OccluderBank:
+        directory = Path(self.occluder_dir) if self.occluder_dir else self.root / "occlusion_patch"
+        return OccluderBank(directory)
+
+    def _utterances(self, split: str, stage: str) -> list[Utterance]:
+        utts = load_split(self.root, split, prefix=self.split_prefix)
+        if not utts:
+            raise ValueError(f"LRSDataModule: {stage} split {split} (root {self.root}) lists no utterances")
+        return utts
+
+    def _build(self, stage: str, split: str, train: bool, condition: Condition, tracker_key: str) -> AVDataset:
+        utts = self._utterances(split, stage)
+        lengths, errors = frame_counts(self.root, utts, num_threads=max(2, self.num_workers))
+        setup_key = f"setup/{tracker_key}"  # files that cannot even be opened: excluded before any epoch
+        tracker = self.trackers[setup_key] = BadItemTracker(setup_key, self.max_bad_fraction)
+        for uid, reason in errors.items():
+            path, _, why = reason.partition(": ")
+            tracker.record_bad(uid, path, why)
+        tracker.record_good(len(utts) - len(errors))
+        if errors:
+            log.warning("[%s] %d of %d utterances of %s cannot be used and are excluded: %s", tracker_key, len(errors),
+                        len(utts), split, dict(tracker.reasons))
+        try:
+            tracker.check(final=True)
+        except TooManyBadItems as err:
+            raise TooManyBadItems(f"{err}\nSplit: {split}, root: {self.root}") from None
+        utts = [Utterance(u.id, u.text, n) for u, n in zip(utts, lengths)]
+        if train:
+            mixer = self._mixer(self.train_snrs, self.train_partial_noise)
+            visual = None
+            if self.visual_corruption and "video" in self.modalities:
+                visual = VisualCorruption(self._occluders(), reference_quirks=self.reference_quirks)
+        else:
+            mixer = self._mixer([condition.snr], "avrelscore") if "audio" in self.modalities else None
+            visual = None
+            if condition.visual != "clean" and "video" in self.modalities:
+                needs_occ = condition.visual in ("occlusion", "occlusion_noise")
+                visual = VisualCorruption.avrelscore_test(self._occluders() if needs_occ else None,
+                                                          self.test_occluder_size)
+                visual.reference_quirks = self.reference_quirks
+        return AVDataset(self.root, utts, self.tokenizer, VideoTransform(train=train), self.modalities, train=train,
+                         noise=mixer, visual=visual, condition=condition, seed=self.seed,
+                         max_text_len=self.max_text_len if stage in ("train", "val") else None,
+                         speed_factors=self.speed_factors if train else None)
+
+    def _sampler(self, dataset: AVDataset, train: bool) -> FrameBudgetBatchSampler:
+        world, rank = self._world()
+        lengths = [u.num_frames for u in dataset.utterances]
+        budget = self.max_frames if train else self.eval_max_frames
+        max_len = self.max_length if train else None
+        if budget is not None and not train:
+            longest = max((n for n in lengths if n is not None), default=0)
+            budget = max(budget, longest)  # never drop an evaluation utterance for being long
+        sampler = FrameBudgetBatchSampler(lengths, max_frames=budget, batch_size=self.batch_size if budget is None
+                                          else None, shuffle=train, seed=self.seed, num_replicas=world, rank=rank,
+                                          max_length=max_len, curriculum=self.curriculum if train else None)
+        if sampler.num_too_long:
+            log.warning("%d training utterances longer than max_length=%s frames are excluded", sampler.num_too_long,
+                        max_len)
+        return sampler
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"LRSDataModule: data root {self.root} does not exist; set data.root to the "
+                                    f"processed corpus (see docs/data.md)")
+        if stage in (None, "fit") and "train" not in self.datasets:
+            self.datasets["train"] = self._build("train", self.train_split, True, Condition(), "train")
+            self.samplers["train"] = self._sampler(self.datasets["train"], True)
+        if stage in (None, "fit", "validate") and "val" not in self.datasets:
+            self.datasets["val"] = self._build("val", self.val_split, False, self.val_condition, "val")
+            self.samplers["val"] = self._sampler(self.datasets["val"], False)
+        if stage in (None, "test") and "test" not in self.datasets:
+            self.datasets["test"] = [self._build("test", self.test_split, False, c, f"test/{c.name}")
+                                     for c in self.test_conditions]
+            self.samplers["test"] = [self._sampler(d, False) for d in self.datasets["test"]]
+
+    def _loader(self, dataset: AVDataset, sampler: FrameBudgetBatchSampler) -> DataLoader:
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=self.num_workers, collate_fn=Collator(dataset),
+                          pin_memory=self.pin_memory, persistent_workers=self.persistent_workers and self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.datasets["train"], self.samplers["train"])
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.datasets["val"], self.samplers["val"])
+
+    def test_dataloader(self) -> Union[DataLoader, list[DataLoader]]:
+        loaders = [self._loader(d, s) for d, s in zip(self.datasets["test"], self.samplers["test"])]
+        return loaders[0] if len(loaders) == 1 else loaders
+
+    # --------------------------------------------------------------------------------- bad items
+    def _stage_key(self, dataloader_idx: int) -> str:
+        trainer = getattr(self, "_trainer", None)
+        stage = trainer.state.stage.value if trainer is not None and trainer.state.stage is not None else "train"
+        if stage in ("validate", "sanity_check"):
+            return "val"
+        if stage == "test":
+            return f"test/{self.test_conditions[min(dataloader_idx, len(self.test_conditions) - 1)].name}"
+        return "train"
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Count and warn about the batch's dropped items and notes (main process), then strip the extras."""
+        if not isinstance(batch, CollatedBatch):
+            return batch
+        key = self._stage_key(dataloader_idx)
+        tracker = self.trackers.setdefault(key, BadItemTracker(key, self.max_bad_fraction))
+        trainer = getattr(self, "_trainer", None)
+        epoch = int(trainer.current_epoch) if trainer is not None else 0
+        if self._epoch_key.get(key, epoch) != epoch:
+            self.report(key)
+            tracker.reset()
+        self._epoch_key[key] = epoch
+        for bad in batch.bad_items:
+            tracker.record_bad(bad.id, bad.path, bad.reason)
+        for note in batch.notes:
+            tracker.record_note(note)
+        tracker.record_good(len(batch))
+        tracker.check()
+        return batch.to_avbatch()
+
+    def report(self, key: str) -> dict[str, float]:
+        """Log one stage's counts (to the trainer's loggers and the Python log) and return them."""
+        tracker = self.trackers.get(key)
+        if tracker is None:
+            return {}
+        summary = tracker.summary()
+        if tracker.bad or tracker.notes:
+            log.warning("[%s] data: %d of %d utterances skipped (%s); notes: %s", key, tracker.bad, tracker.seen,
+                        dict(tracker.reasons), dict(tracker.notes))
+        trainer = getattr(self, "_trainer", None)
+        if trainer is not None and trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics({f"data/{key}_{k}": v for k, v in summary.items()}, step=trainer.global_step)
+        return summary
+
+    @property
+    def bad_item_counts(self) -> dict[str, dict[str, float]]:
+        return {key: tracker.summary() for key, tracker in self.trackers.items()}
+
+    def teardown(self, stage: Optional[str] = None) -> None:
+        for key in list(self.trackers):
+            if not key.startswith("setup/"):
+                self.report(key)
+
+    # --------------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        sampler = self.samplers.get("train")
+        return {"train_sampler": sampler.state_dict()} if sampler is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_sampler" in state_dict and "train" in self.samplers:
+            self.samplers["train"].load_state_dict(state_dict["train_sampler"])
+
