@@ -138,7 +138,8 @@ class AVDataset(Dataset):
 
         frames = None
         if "video" in self.modalities:
-            frames = read_video(paths["video"], max_frames=self.max_video_frames)
+            frames = read_video(paths["video"], max_frames=self.max_video_frames,
+                                warn=lambda m: notes.append(f"video_truncated: {m}"))
             if self.max_video_frames is not None and len(frames) >= self.max_video_frames:
                 notes.append(f"video_truncated: {paths['video']} read up to {self.max_video_frames} frames")
         audio = None

@@ -27,20 +27,44 @@ class MediaError(ValueError):
         self.reason = reason
 
 
+#: Limited-range ("TV", 16-235) luma to full-range grey, as swscale/OpenCV do when converting to grey.
+_LIMITED_TO_FULL = np.clip(np.rint((np.arange(256) - 16) * (255.0 / 219.0)), 0, 255).astype(np.uint8)
+_FULL_RANGE = 2  # AVCOL_RANGE_JPEG
+
+
 def _luma(frame) -> np.ndarray:
-    """The Y plane of a decoded frame as (H, W) uint8 without a colour conversion when possible."""
-    if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuv444p", "gray"):
+    """Grey (H, W) uint8 of a decoded frame; for YUV input only the luma plane is read (no colour conversion)."""
+    if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray"):
         plane = frame.planes[0]
-        buf = np.frombuffer(plane, dtype=np.uint8)
-        return buf.reshape(frame.height, plane.line_size)[:, : frame.width].copy()
+        y = np.frombuffer(plane, dtype=np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
+        full = frame.format.name in ("gray", "yuvj420p", "yuvj422p", "yuvj444p") or frame.color_range == _FULL_RANGE
+        return y.copy() if full else _LIMITED_TO_FULL[y]
     return frame.to_ndarray(format="gray")
 
 
-def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
+def _grey_frame(image: np.ndarray):
+    """A full-range yuv420p frame whose luma is exactly ``image`` (so grey pixels survive a round trip)."""
+    import av
+
+    height, width = image.shape
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for index, plane in enumerate(frame.planes):
+        rows = height if index == 0 else (height + 1) // 2
+        data = np.full((rows, plane.line_size), 128, dtype=np.uint8)
+        if index == 0:
+            data[:, :width] = image
+        plane.update(data.tobytes()[: plane.buffer_size])
+    frame.color_range = _FULL_RANGE
+    return frame
+
+
+def read_video(path: str | os.PathLike, max_frames: int | None = None,
+               warn: Callable[[str], None] | None = None) -> np.ndarray:
     """Decode a video to grey frames, uint8 (T, H, W).
 
     Only the luma plane is kept (the reference converts BGR to grey, which is the same signal up to
-    rounding). ``max_frames`` stops decoding early. Raises :class:`MediaError` if the file is missing,
+    rounding). ``max_frames`` stops decoding early; a file damaged after some frames is returned up to the damage
+    and reported through ``warn``. Raises :class:`MediaError` if the file is missing,
     cannot be decoded or has no frames.
     """
     import av  # local: keeps `import avsr_lightning.data` light
@@ -64,8 +88,8 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.nda
     except (av.error.FFmpegError, OSError, ValueError) as err:
         if not frames:
             raise MediaError(path, f"video cannot be decoded ({type(err).__name__}: {err})") from err
-        # A truncated file often decodes up to the damage: keep what decoded, the caller pads audio.
-        warnings.warn(f"{path}: video truncated after {len(frames)} frames ({err})", stacklevel=2)
+        # A truncated file often decodes up to the damage: keep what decoded (the caller cuts the audio).
+        (warn or (lambda m: warnings.warn(m, stacklevel=3)))(f"{path}: video truncated after {len(frames)} frames ({err})")
     if not frames:
         raise MediaError(path, "video has zero frames")
     return np.stack(frames)
@@ -151,7 +175,7 @@ def extract_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = FPS, codec: str = "libx264",
                 crf: int = 18) -> None:
-    """Write grey uint8 frames (T, H, W) atomically as an mp4 (H.264, yuv420p, bit-exact muxing).
+    """Write grey uint8 frames (T, H, W) atomically as an mp4 (H.264, full-range yuv420p, bit-exact muxing).
 
     Single-threaded encoding and ``+bitexact`` make the bytes a function of the pixels only, which the
     reproducible corrupted test sets rely on.
@@ -167,11 +191,12 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = FPS, cod
             stream = container.add_stream(codec, rate=fps)
             stream.width, stream.height = width, height
             stream.pix_fmt = "yuv420p"
+            stream.codec_context.color_range = _FULL_RANGE
             stream.codec_context.thread_count = 1
             if codec == "libx264":
                 stream.options = {"crf": str(crf), "preset": "veryfast"}
             for image in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="gray")):
+                for packet in stream.encode(_grey_frame(image)):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)

@@ -103,3 +103,13 @@ def make_corpus(root: Path, n_train: int = 8, n_val: int = 3, n_test: int = 3, s
 def corpus(tmp_path_factory) -> Path:
     """A shared read-only tiny corpus (tests that damage files make their own)."""
     return make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def gen():
+    """The generators above, as a fixture (test modules cannot import conftest under importlib mode)."""
+    import types
+
+    return types.SimpleNamespace(mouth_frames=mouth_frames, crop_landmarks=crop_landmarks, speech_like=speech_like,
+                                 write_utterance=write_utterance, write_occluders=write_occluders,
+                                 make_corpus=make_corpus, MOUTH_ROW=MOUTH_ROW, MOUTH_COL=MOUTH_COL)

@@ -52,10 +52,13 @@ class SceneMixer:
 
     The target's speech-weighted RMS depends only on the target, so it is cached per target file (bounded);
     this changes no output bit and saves one FFT convolution whenever a target is mixed again.
+    ``exact=False`` selects the Parseval weighted RMS (see :meth:`SpeechWeighting.rms`).
     """
 
-    def __init__(self, layout: AVSELayout, speech_weight: Any = None, cache_size: int = 200_000) -> None:
+    def __init__(self, layout: AVSELayout, speech_weight: Any = None, cache_size: int = 200_000,
+                 exact: bool = True) -> None:
         self.layout = layout
+        self.exact = exact
         self.weighting: SpeechWeighting = _weighting(speech_weight)
         self.maskers = MaskerStore()
         self._target_rms: OrderedDict[str, float] = OrderedDict()
@@ -81,7 +84,7 @@ class SceneMixer:
     def _rms(self, key: str, target: np.ndarray) -> float:
         value = self._target_rms.get(key)
         if value is None:
-            value = self.weighting.rms(as_float64(target))
+            value = self.weighting.rms(as_float64(target), self.exact)
             self._target_rms[key] = value
             if len(self._target_rms) > self._cache_size:
                 self._target_rms.popitem(last=False)
@@ -98,8 +101,8 @@ class SceneMixer:
             segments, rebased = self._segments(scene, int(target.shape[0]))
             rms = self._rms(key, target) if target.ndim == 1 and target.shape[0] >= RAMP_SAMPLES else None
             if as_float:
-                mixed, t, i = mix_scene_float(target, segments, rebased, self.weighting, rms)
+                mixed, t, i = mix_scene_float(target, segments, rebased, self.weighting, rms, self.exact)
                 return {"mixed": mixed, "target": t, "interferer": i}
-            return mix_scene(target, segments, rebased, self.weighting, rms)
+            return mix_scene(target, segments, rebased, self.weighting, rms, self.exact)
         except SceneError as err:
             raise err.with_scene(scene.scene) from None

@@ -1,0 +1,70 @@
+"""Atomic writers for corpus files: write to a hidden temporary name in the same directory, then rename.
+
+A reader (or a resumed generator) therefore sees either no file or a complete one, never half of one.
+Temporary names end in :data:`PARTIAL_SUFFIX` so a resumed run can remove leftovers of a killed one.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Callable
+
+import av
+import numpy as np
+import soundfile as sf
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """float audio in [-1, 1] -> 16-bit PCM mono wav."""
+    pcm = np.clip(np.rint(audio * 32767.0), -32768, 32767).astype(np.int16)
+    _atomic(path, lambda tmp: sf.write(str(tmp), pcm, sample_rate, subtype="PCM_16", format="WAV"))
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        tmp.write_bytes(buffer.getvalue())
+
+    _atomic(path, write)
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: int = 25, crf: int = 20) -> None:
+    """uint8 grey frames (T, H, W) -> H.264 mp4 (yuv420p), byte-identical for identical frames.
+
+    x264's macroblock-tree rate control over a lookahead window is not deterministic on this build (the same
+    frames occasionally encode to different bytes), so it is switched off, as are extra threads.
+    """
+    def write(tmp: Path) -> None:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("h264", rate=fps)
+            stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
+            stream.pix_fmt = "yuv420p"
+            stream.thread_count = 1
+            stream.codec_context.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
+                                            "x264-params": "mbtree=0:rc-lookahead=0"}
+            for frame in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="gray")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+
+    _atomic(path, write)
