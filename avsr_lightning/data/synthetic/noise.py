@@ -27,11 +27,11 @@ def babble(seconds: float, rng: np.random.Generator, talkers: int = 6) -> np.nda
     for k in range(talkers):
         voice = _BABBLE_VOICES[k % len(_BABBLE_VOICES)]
         rate, pitch = int(rng.integers(150, 200)), int(rng.integers(20, 80))
-        stream: list[np.ndarray] = []
-        filled = int(rng.integers(0, SAMPLE_RATE // 2))
-        stream.append(np.zeros(filled, np.float32))
-        while filled < num:
-            speech = synthesize(sentences[int(rng.integers(len(sentences)))], voice, rate=rate, pitch=pitch)
+        stream: list[np.ndarray] = [np.zeros(int(rng.integers(0, SAMPLE_RATE // 2)), np.float32)]
+        filled = stream[0].shape[0]
+        while filled < num:  # one synthesis call per ~25 sentences: a talker reads a paragraph
+            paragraph = ". ".join(sentences[int(i)] for i in rng.integers(len(sentences), size=25))
+            speech = synthesize(paragraph, voice, rate=rate, pitch=pitch)
             stream.append(speech.audio)
             filled += speech.audio.shape[0]
         mix += _normalise(np.concatenate(stream)[:num])

@@ -16,7 +16,6 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import resample_poly
 
 #: Output sample rate of the corpus (LRS audio is 16 kHz).
 SAMPLE_RATE = 16000
@@ -78,6 +77,21 @@ class Speech:
     @property
     def duration(self) -> float:
         return self.audio.shape[0] / SAMPLE_RATE
+
+
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Band-limited resampling by zero-padding/truncating the spectrum (exact for a periodic signal;
+    eSpeak NG output starts and ends in silence, so the wrap-around is harmless). Avoids importing scipy."""
+    if rate_in == rate_out or audio.shape[0] == 0:
+        return audio.astype(np.float32)
+    n_out = int(round(audio.shape[0] * rate_out / rate_in))
+    spectrum = np.fft.rfft(audio.astype(np.float64))
+    bins = n_out // 2 + 1
+    if bins <= spectrum.shape[0]:
+        spectrum = spectrum[:bins]
+    else:
+        spectrum = np.concatenate([spectrum, np.zeros(bins - spectrum.shape[0], spectrum.dtype)])
+    return (np.fft.irfft(spectrum, n=n_out) * (n_out / audio.shape[0])).astype(np.float32)
 
 
 def _load_library() -> tuple[ctypes.CDLL, bytes]:
@@ -208,7 +222,7 @@ class Synthesizer:
             else:
                 samples, events = self._synthesize_here(text, voice, rate, pitch, pitch_range)
         native = samples.astype(np.float32) / 32768.0
-        audio = resample_poly(native, SAMPLE_RATE, self._native_rate).astype(np.float32)
+        audio = resample(native, self._native_rate, SAMPLE_RATE)
         to_seconds = 1.0 / self._native_rate
         phones = tuple(Phone(name.strip(_STRESS_MARKS), sample * to_seconds)
                        for kind, sample, name in events if kind == _EVENT_PHONEME and name.strip(_STRESS_MARKS))
