@@ -1,0 +1,241 @@
+"""Robustness sweep: WER/CER of one or more models over audio SNR x visual condition.
+
+Uses the data module's seeded, on-the-fly test conditions (``LRSDataModule.test_conditions``), so the
+same corrupted inputs are produced on every run and for every model; each batch is decoded by all
+models before the next is loaded. Writes ``sweep.csv``, ``sweep.md`` (one WER table per model, visual
+condition x SNR) and ``sweep.png`` (WER against SNR, one panel per visual condition, one line per
+model).
+
+    python -m avsr_lightning.sweep --models '{avrelscore: ckpt/a.ckpt, conformer: ckpt/c.ckpt}' \
+        --data configs/data/lrs3_test.yaml --snrs '[null, 15, 10, 5, 0, -5]' \
+        --visual '[clean, occlusion, noise, occlusion_noise]' --out_dir sweep_lrs3
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from avsr_lightning.data.conditions import VISUAL_CONDITIONS, Condition
+from avsr_lightning.evaluation.metrics import ErrorCounts, corpus_rates, error_counts
+from avsr_lightning.text import normalize_transcript
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SNRS: tuple[Optional[float], ...] = (None, 15.0, 10.0, 5.0, 0.0, -5.0)
+DEFAULT_VISUAL: tuple[str, ...] = ("clean", "occlusion", "noise", "occlusion_noise")
+
+
+@dataclass
+class SweepRow:
+    model: str
+    visual: str
+    snr: Optional[float]
+    wer: float
+    cer: float
+    utterances: int
+    words: int
+
+
+def condition_grid(snrs: Sequence[Optional[float]], visual: Sequence[str], noise: str = "babble") -> list[Condition]:
+    """Every (visual, snr) pair as a :class:`Condition`, visual-major."""
+    if not snrs:
+        raise ValueError("sweep: snrs is empty; use [null] for clean audio only")
+    bad = [v for v in visual if v not in VISUAL_CONDITIONS]
+    if bad or not visual:
+        raise ValueError(f"sweep: visual conditions must be a non-empty subset of {list(VISUAL_CONDITIONS)}, got {bad}")
+    return [Condition(snr=None if s is None else float(s), noise=noise, visual=v) for v in visual for s in snrs]
+
+
+def _loaders(datamodule: Any) -> list[Any]:
+    datamodule.setup("test")
+    loaders = datamodule.test_dataloader()
+    return list(loaders) if isinstance(loaders, (list, tuple)) else [loaders]
+
+
+def _texts(nbest: list[list[Any]], tokenizer: Any) -> list[str]:
+    return [normalize_transcript(h[0].text or tokenizer.decode(h[0].tokens)) if h else "" for h in nbest]
+
+
+@torch.no_grad()
+def run_sweep(models: Mapping[str, nn.Module], datamodule: Any, decoder: Callable, snrs: Sequence[Optional[float]],
+              visual: Sequence[str], noise: str = "babble", device: Union[str, torch.device] = "cpu",
+              max_batches: Optional[int] = None) -> list[SweepRow]:
+    """Decode the test split under every condition with every model; return one row per (model, condition).
+
+    ``datamodule`` must accept a list of :class:`Condition` in ``test_conditions`` before ``setup``
+    (``LRSDataModule`` and ``SyntheticDataModule`` do) and yield ``AVBatch`` (after its
+    ``on_before_batch_transfer``) with one test loader per condition.
+    """
+    from avsr_lightning.text import CharTokenizer
+
+    grid = condition_grid(snrs, visual, noise)
+    datamodule.test_conditions = grid
+    loaders = _loaders(datamodule)
+    if len(loaders) != len(grid):
+        raise ValueError(f"sweep: the data module gave {len(loaders)} test loaders for {len(grid)} conditions")
+    tokenizer = getattr(datamodule, "tokenizer", None) or CharTokenizer()
+    device = torch.device(device)
+    for m in models.values():
+        m.to(device).eval()
+    rows = []
+    for idx, (condition, loader) in enumerate(zip(grid, loaders)):
+        counts: dict[str, list[ErrorCounts]] = {name: [] for name in models}
+        for b, batch in enumerate(loader):
+            if max_batches is not None and b >= max_batches:
+                break
+            hook = getattr(datamodule, "on_before_batch_transfer", None)
+            if hook is not None:
+                batch = hook(batch, idx)
+            batch = batch.to(device)
+            refs = [normalize_transcript(t) for t in batch.texts]
+            for name, model in models.items():
+                hyps = _texts(decoder(model, batch), tokenizer)
+                counts[name].extend(error_counts(r, h) for r, h in zip(refs, hyps))
+        for name in models:
+            rates = corpus_rates(counts[name])
+            rows.append(SweepRow(name, condition.visual, condition.snr, float(rates["wer"]), float(rates["cer"]),
+                                 len(counts[name]), sum(c.words for c in counts[name])))
+            log.info("%s %s: WER %.2f", name, condition.name, rows[-1].wer)
+    return rows
+
+
+# ----------------------------------------------------------------------------------------- writing
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _snr_label(snr: Optional[float]) -> str:
+    return "clean" if snr is None else f"{snr:g} dB"
+
+
+def to_csv(rows: Iterable[SweepRow]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["model", "visual", "snr", "wer", "cer", "utterances", "words"])
+    for r in rows:
+        writer.writerow([r.model, r.visual, "clean" if r.snr is None else f"{r.snr:g}", f"{r.wer:.3f}",
+                         f"{r.cer:.3f}", r.utterances, r.words])
+    return buf.getvalue()
+
+
+def to_markdown(rows: Sequence[SweepRow]) -> str:
+    """One table per model: rows = visual condition, columns = audio SNR, cells = WER (%)."""
+    out = ["# Robustness sweep: WER (%)", ""]
+    models = list(dict.fromkeys(r.model for r in rows))
+    snrs = list(dict.fromkeys(r.snr for r in rows))
+    visuals = list(dict.fromkeys(r.visual for r in rows))
+    cell = {(r.model, r.visual, r.snr): r.wer for r in rows}
+    for m in models:
+        out += [f"## {m}", "", "| visual \\ audio | " + " | ".join(_snr_label(s) for s in snrs) + " |",
+                "|---|" + "---|" * len(snrs)]
+        for v in visuals:
+            vals = [cell.get((m, v, s)) for s in snrs]
+            out.append(f"| {v} | " + " | ".join("-" if x is None else f"{x:.2f}" for x in vals) + " |")
+        out.append("")
+    utt = {r.utterances for r in rows}
+    out.append(f"Utterances per condition: {', '.join(str(u) for u in sorted(utt))}.")
+    return "\n".join(out) + "\n"
+
+
+def plot(rows: Sequence[SweepRow], path: Path) -> None:
+    """WER against SNR, one panel per visual condition, one line per model; clean audio at the right."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    visuals = list(dict.fromkeys(r.visual for r in rows))
+    models = list(dict.fromkeys(r.model for r in rows))
+    numeric = sorted({r.snr for r in rows if r.snr is not None})
+    clean_x = (numeric[-1] + 5.0) if numeric else 0.0
+    fig, axes = plt.subplots(1, len(visuals), figsize=(4.0 * len(visuals), 3.4), sharey=True, squeeze=False)
+    for ax, v in zip(axes[0], visuals):
+        for m in models:
+            pts = sorted((clean_x if r.snr is None else r.snr, r.wer) for r in rows if r.model == m and r.visual == v)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m)
+        ticks = numeric + ([clean_x] if any(r.snr is None for r in rows) else [])
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{t:g}" for t in numeric] + (["clean"] if len(ticks) > len(numeric) else []))
+        ax.set_title(f"visual: {v}")
+        ax.set_xlabel("audio SNR (dB)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("WER (%)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    _atomic_write_bytes(path, buf.getvalue())
+
+
+def write_outputs(rows: Sequence[SweepRow], out_dir: Union[str, Path]) -> dict[str, Path]:
+    """``sweep.csv``, ``sweep.md`` and ``sweep.png`` in ``out_dir`` (each written atomically)."""
+    out = Path(out_dir)
+    paths = {"csv": out / "sweep.csv", "markdown": out / "sweep.md", "plot": out / "sweep.png"}
+    _atomic_write_bytes(paths["csv"], to_csv(rows).encode())
+    _atomic_write_bytes(paths["markdown"], to_markdown(rows).encode())
+    plot(rows, paths["plot"])
+    return paths
+
+
+# ----------------------------------------------------------------------------------------- CLI
+def _load_models(models: Mapping[str, str], arch: str) -> dict[str, nn.Module]:
+    from avsr_lightning.weights.load import load_model
+
+    if not models:
+        raise ValueError("sweep: give at least one model, e.g. --models '{name: path/to/checkpoint.ckpt}'")
+    return {name: load_model(path, arch=arch) for name, path in models.items()}
+
+
+def main(args: Optional[list[str]] = None) -> list[SweepRow]:
+    from jsonargparse import ArgumentParser, ActionConfigFile
+    from lightning.pytorch import LightningDataModule
+
+    from avsr_lightning.decoding.api import BeamSearchDecoder
+    from avsr_lightning.decoding.greedy import AttentionGreedyDecoder, CTCGreedyDecoder
+
+    parser = ArgumentParser(prog="python -m avsr_lightning.sweep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", action=ActionConfigFile)
+    parser.add_argument("--models", type=dict[str, str], required=True,
+                        help="name -> checkpoint (ours or the reference's); several are compared")
+    parser.add_argument("--arch", type=str, default="AVRelScore", help="architecture of reference checkpoints")
+    parser.add_subclass_arguments(LightningDataModule, "data", help="an LRSDataModule/SyntheticDataModule config")
+    parser.add_argument("--decoder", type=Union[BeamSearchDecoder, CTCGreedyDecoder, AttentionGreedyDecoder],
+                        default=None, help="default: BeamSearchDecoder() (beam 40, CTC 0.1, no LM)")
+    parser.add_argument("--snrs", type=list[Optional[float]], default=list(DEFAULT_SNRS))
+    parser.add_argument("--visual", type=list[str], default=list(DEFAULT_VISUAL))
+    parser.add_argument("--noise", type=str, default="babble")
+    parser.add_argument("--device", type=str, default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--max_batches", type=Optional[int], default=None, help="per condition (quick looks)")
+    parser.add_argument("--out_dir", type=str, default="sweep")
+    cfg = parser.parse_args(args)
+    init = parser.instantiate_classes(cfg)
+    decoder = init.decoder if init.decoder is not None else BeamSearchDecoder(lm_weight=0.0)
+    models = _load_models(cfg.models, cfg.arch)
+    rows = run_sweep(models, init.data, decoder, cfg.snrs, cfg.visual, cfg.noise, cfg.device, cfg.max_batches)
+    paths = write_outputs(rows, cfg.out_dir)
+    print(to_markdown(rows))
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
