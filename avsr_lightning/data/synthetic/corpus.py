@@ -155,7 +155,8 @@ def corpus_metadata(root: Path) -> dict | None:
 
 
 def generate_corpus(out_dir: str | os.PathLike, utterances: int = 2000, seed: int = 0, workers: int = 0,
-                    val_fraction: float = 0.1, test_fraction: float = 0.1, progress: bool = True) -> Path:
+                    val_fraction: float = 0.1, test_fraction: float = 0.1, progress: bool = True,
+                    noise_seconds: float = NOISE_SECONDS) -> Path:
     """Write (or complete) the synthetic corpus at ``out_dir`` and return its path.
 
     Args:
@@ -164,6 +165,7 @@ def generate_corpus(out_dir: str | os.PathLike, utterances: int = 2000, seed: in
         workers: processes rendering in parallel (0 = in this process). The output does not depend on it.
         val_fraction, test_fraction: share of utterances in val and test.
         progress: show a tqdm progress bar.
+        noise_seconds: length of each noise recording in ``noise/``.
     """
     check_available()
     root = Path(out_dir)
@@ -171,6 +173,7 @@ def generate_corpus(out_dir: str | os.PathLike, utterances: int = 2000, seed: in
     done = corpus_metadata(root)
     requested = {"version": VERSION, "seed": seed, "utterances": utterances,
                  "val_fraction": val_fraction, "test_fraction": test_fraction}
+    # noise length is not part of a corpus' identity: a finished corpus is reused whatever its noise length
     if done is not None and all(done.get(k) == v for k, v in requested.items()):
         return root
     if done is not None:
@@ -192,10 +195,10 @@ def generate_corpus(out_dir: str | os.PathLike, utterances: int = 2000, seed: in
             render_utterance(root, utterance, seed)
             bar.update(1)
     bar.close()
-    write_noises(root, seed)
+    write_noises(root, seed, noise_seconds)
     write_split_files(root, plan)
     counts = {split: sum(u.split == split for u in plan) for split in ("train", "val", "test")}
-    metadata = {**requested, "counts": counts, "sample_rate": SAMPLE_RATE, "fps": FPS,
+    metadata = {**requested, "noise_seconds": noise_seconds, "counts": counts, "sample_rate": SAMPLE_RATE, "fps": FPS,
                 "speakers": {s.speaker_id: {"voice": s.voice, "rate": s.rate, "pitch": s.pitch,
                                             "held_out": s.held_out} for s in speakers(seed)},
                 "noise": [f"noise/{k}.wav" for k in noise_lib.NOISE_KINDS]}

@@ -29,8 +29,9 @@ def babble(seconds: float, rng: np.random.Generator, talkers: int = 6) -> np.nda
         rate, pitch = int(rng.integers(150, 200)), int(rng.integers(20, 80))
         stream: list[np.ndarray] = [np.zeros(int(rng.integers(0, SAMPLE_RATE // 2)), np.float32)]
         filled = stream[0].shape[0]
-        while filled < num:  # one synthesis call per ~25 sentences: a talker reads a paragraph
-            paragraph = ". ".join(sentences[int(i)] for i in rng.integers(len(sentences), size=25))
+        per_call = int(np.clip(seconds / 1.5 + 1, 1, 25))  # one synthesis call per paragraph of sentences
+        while filled < num:
+            paragraph = ". ".join(sentences[int(i)] for i in rng.integers(len(sentences), size=per_call))
             speech = synthesize(paragraph, voice, rate=rate, pitch=pitch)
             stream.append(speech.audio)
             filled += speech.audio.shape[0]

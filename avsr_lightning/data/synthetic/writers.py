@@ -15,6 +15,7 @@ import numpy as np
 import soundfile as sf
 
 PARTIAL_SUFFIX = ".partial"
+_FULL_RANGE = 2  # AVCOL_RANGE_JPEG: luma uses 0-255, as the data module's reader expects
 
 
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -47,6 +48,19 @@ def write_npz(path: Path, **arrays: np.ndarray) -> None:
     _atomic(path, write)
 
 
+def _full_range_grey(image: np.ndarray) -> "av.VideoFrame":
+    """A full-range yuv420p frame whose luma plane is exactly ``image`` (grey survives the round trip)."""
+    frame = av.VideoFrame(image.shape[1], image.shape[0], "yuv420p")
+    for index, plane in enumerate(frame.planes):
+        rows = image.shape[0] if index == 0 else (image.shape[0] + 1) // 2
+        data = np.full((rows, plane.line_size), 128, dtype=np.uint8)
+        if index == 0:
+            data[:, : image.shape[1]] = image
+        plane.update(data.tobytes()[: plane.buffer_size])
+    frame.color_range = _FULL_RANGE
+    return frame
+
+
 def write_mp4(path: Path, frames: np.ndarray, fps: int = 25, crf: int = 20) -> None:
     """uint8 grey frames (T, H, W) -> H.264 mp4 (yuv420p), byte-identical for identical frames.
 
@@ -58,11 +72,12 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 25, crf: int = 20) -> N
             stream = container.add_stream("h264", rate=fps)
             stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
             stream.pix_fmt = "yuv420p"
+            stream.codec_context.color_range = _FULL_RANGE
             stream.thread_count = 1
             stream.codec_context.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
                                             "x264-params": "mbtree=0:rc-lookahead=0"}
             for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="gray")):
+                for packet in stream.encode(_full_range_grey(frame)):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
