@@ -19,6 +19,7 @@ from ..models.rnnlm import RNNLM
 from ..text import CharTokenizer, Tokenizer
 from .beam_search import BatchBeamSearch, SearchResult
 from .hypothesis import Hypothesis
+from .fast_attention import CachedAttentionScorer, supports
 from .scorers import AttentionScorer, CTCScorer, LengthBonus, RNNLMScorer, SearchContext
 
 __all__ = ["decode", "BeamSearchDecoder", "beam_search_from_features"]
@@ -53,17 +54,22 @@ def _check_weights(beam_size: int, ctc_weight: float, lm_weight: float, length_b
 def beam_search_from_features(model: nn.Module, features: Tensor, lengths: Tensor, beam_size: int = 40,
                               ctc_weight: float = 0.1, lm: RNNLM | None = None, lm_weight: float = 0.5,
                               length_bonus: float = 0.5, pre_beam_ratio: float = 1.5,
-                              ) -> list[list[SearchResult]]:
+                              cached_decoder: bool = True) -> list[list[SearchResult]]:
     """Beam search on given encoder outputs ``features`` (B, T, D) with valid ``lengths`` (B,).
 
     ``model`` needs ``decoder`` (with ``step``), ``ctc`` (with ``log_probs``), ``vocab_size``, ``sos``,
     ``eos`` and ``blank``. Returns every ended hypothesis per utterance, best first.
+    ``cached_decoder=False`` scores with the generic ``decoder.step`` (same numbers, slower).
     """
     vocab = int(model.vocab_size)
     if lm is not None and lm.vocab_size != vocab:
         raise ValueError(f"LM vocabulary size {lm.vocab_size} != model vocabulary size {vocab}")
     lengths = lengths.to(features.device).long().clamp(min=0, max=features.size(1))
-    scorers: dict = {"decoder": AttentionScorer(model.decoder)}
+    if cached_decoder and supports(model.decoder):
+        attention = CachedAttentionScorer(model.decoder, beam_size)
+    else:
+        attention = AttentionScorer(model.decoder)
+    scorers: dict = {"decoder": attention}
     if lm is not None and lm_weight != 0:
         scorers["lm"] = RNNLMScorer(lm)
     scorers["length_bonus"] = LengthBonus(vocab)

@@ -6,6 +6,7 @@ import torch
 
 from avsr_lightning.decoding.beam_search import BatchBeamSearch
 from avsr_lightning.decoding.ctc_prefix import CTCPrefixScorer
+from avsr_lightning.decoding.fast_attention import CachedAttentionScorer
 from avsr_lightning.decoding.scorers import AttentionScorer, CTCScorer, LengthBonus, RNNLMScorer, SearchContext
 from avsr_lightning.models.ctc import CTCHead
 from avsr_lightning.models.decoder import TransformerDecoder
@@ -33,7 +34,7 @@ def modules(golden):
     return dec, ctc, lm
 
 
-def run(golden, modules, name, utterances):
+def run(golden, modules, name, utterances, cached=True):
     dec, ctc, lm = modules
     res = golden["results"][name]
     cfg = res["config"]
@@ -43,7 +44,8 @@ def run(golden, modules, name, utterances):
     for i, x in enumerate(xs):
         memory[i, :x.shape[0]] = x
     lengths = torch.tensor([x.shape[0] for x in xs])
-    scorers = {"decoder": AttentionScorer(dec)}
+    beam = cfg["beam_size"]
+    scorers = {"decoder": CachedAttentionScorer(dec, beam) if cached else AttentionScorer(dec)}
     if cfg["use_lm"]:
         scorers["lm"] = RNNLMScorer(lm)
     scorers["length_bonus"] = LengthBonus(41)
@@ -79,6 +81,14 @@ CONFIGS = ["beam10_default", "beam40_default", "beam10_nolm", "beam40_nolm", "be
 def test_all_configs_batched(golden, modules, name):
     """All three utterances (T = 14, 22, 30) decoded in one padded batch."""
     res, out = run(golden, modules, name, [0, 1, 2])
+    for u in range(3):
+        check(res["utterances"][u], out[u])
+
+
+@pytest.mark.parametrize("name", ["beam10_default", "beam40_default"])
+def test_generic_decoder_step_scorer(golden, modules, name):
+    """The same results through the plain ``decoder.step`` contract (any decoder implementing it)."""
+    res, out = run(golden, modules, name, [0, 1, 2], cached=False)
     for u in range(3):
         check(res["utterances"][u], out[u])
 
