@@ -31,7 +31,7 @@ from .formats import Scene, parse_scene
 
 __all__ = ["SAMPLE_RATE", "RAMP_SAMPLES", "SpeechWeighting", "load_speech_weight", "set_default_speech_weight",
            "default_speech_weighting", "raised_cosine_ramp", "apply_ramp", "mix_scene", "mix_scene_float",
-           "quantize", "as_float64", "interferer_segment"]
+           "quantize", "as_float64", "interferer_segment", "design_speech_weight", "resolve_speech_weight"]
 
 SAMPLE_RATE = 16000
 #: Ramp length: ``int(16000 * 0.5)`` (spec §3.4).
@@ -52,6 +52,27 @@ def load_speech_weight(path: str | os.PathLike) -> np.ndarray:
     if "filt" not in mat:
         raise KeyError(f"{path}: no variable 'filt' (found {sorted(k for k in mat if not k.startswith('__'))})")
     return np.asarray(mat["filt"], dtype=np.float64).ravel()
+
+
+def design_speech_weight(taps: int = 512) -> np.ndarray:
+    """A stand-in for ``speech_weight.mat`` when the challenge file is not at hand (demos, tests).
+
+    A linear-phase (type II) band-pass FIR with the pass band the real filter has *at 16 kHz* (about
+    123-1885 Hz at -3 dB, spec §3.5). SNRs weighted with it are close to, not equal to, the challenge's: use
+    the real file for challenge-comparable scenes.
+    """
+    import scipy.signal
+
+    return scipy.signal.firwin(taps, [123.0, 1885.0], fs=SAMPLE_RATE, pass_zero=False).astype(np.float64)
+
+
+def resolve_speech_weight(spec: "np.ndarray | str | os.PathLike | SpeechWeighting") -> "SpeechWeighting":
+    """A :class:`SpeechWeighting` from a ``.mat`` path, taps, an existing one, or ``"approximate"``."""
+    if isinstance(spec, SpeechWeighting):
+        return spec
+    if isinstance(spec, str) and spec == "approximate":
+        return SpeechWeighting(design_speech_weight())
+    return SpeechWeighting(spec)
 
 
 class SpeechWeighting:
@@ -164,7 +185,7 @@ def default_speech_weighting() -> SpeechWeighting:
 def _weighting(speech_weight: Any) -> SpeechWeighting:
     if speech_weight is None:
         return default_speech_weighting()
-    return speech_weight if isinstance(speech_weight, SpeechWeighting) else SpeechWeighting(speech_weight)
+    return resolve_speech_weight(speech_weight)
 
 
 _RAMPS: dict[int, np.ndarray] = {}

@@ -27,7 +27,7 @@ from typing import Any
 from .audio_io import write_wav_int16
 from .errors import SceneError
 from .formats import Scene
-from .mixing import SpeechWeighting
+from .mixing import resolve_speech_weight
 from .scene_io import AVSELayout, SceneMixer
 
 __all__ = ["RenderReport", "render_scenes", "scene_output_paths", "VIDEO_MODES"]
@@ -153,7 +153,7 @@ def render_scenes(scenes: Sequence[Scene], layout: AVSELayout | str | os.PathLik
     layout = layout if isinstance(layout, AVSELayout) else AVSELayout(str(layout))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    weighting = speech_weight if isinstance(speech_weight, SpeechWeighting) else SpeechWeighting(speech_weight)
+    weighting = resolve_speech_weight(speech_weight)
     args = (layout, str(output_dir), weighting.taps, video, overwrite)
     start = time.perf_counter()
     if num_workers and num_workers > 0:
