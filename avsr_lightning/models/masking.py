@@ -36,6 +36,8 @@ def masked_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, valid: Ten
     """
     if valid is None or not bn.training or not bn.track_running_stats:
         return bn(x)
+    out_dtype = x.dtype
+    x = x.float()  # statistics in float32 even under autocast, as BatchNorm does
     dims = [0] + list(range(2, x.dim()))
     weight_map = valid.to(x.dtype).expand(x.size(0), 1, *x.shape[2:])
     count = weight_map.sum().clamp_min(1.0)
@@ -51,5 +53,5 @@ def masked_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, valid: Ten
     y = centred * torch.rsqrt(var + bn.eps)
     if bn.affine:
         shape = [1, -1] + [1] * (x.dim() - 2)
-        y = y * bn.weight.view(shape) + bn.bias.view(shape)
-    return y
+        y = y * bn.weight.view(shape).float() + bn.bias.view(shape).float()
+    return y.to(out_dtype)

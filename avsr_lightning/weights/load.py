@@ -174,15 +174,17 @@ def load_model(path: str | os.PathLike | None = None, arch: str = "AVRelScore", 
     obj = read_checkpoint(path)
     state, hparams, kind = split_checkpoint(obj, source=os.fspath(path))
     kwargs: dict[str, Any] = {}
+    saved_arch = None
     if kind == "lightning" and hparams:
         saved_arch, kwargs = _model_config_from_hparams(hparams)
-        arch = saved_arch or arch
+    if saved_arch is not None:
+        arch = saved_arch
     else:
         detected = detect_architecture(state)
         if resolve_architecture(arch).__name__ != detected:
             raise CheckpointError(f"{os.fspath(path)} holds a {detected} model but arch={arch!r}; "
                                   f"pass arch={detected!r}")
-        kwargs = infer_sizes(state)
+        kwargs = {**infer_sizes(state), **kwargs}
     kwargs.update(overrides)
     model = build_model(arch, **kwargs)
     load_strict(model, state, source=os.fspath(path))

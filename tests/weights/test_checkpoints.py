@@ -124,3 +124,12 @@ def test_random_init_is_eval_mode():
     assert not model.training and type(model).__name__ == "Audio"
     with pytest.raises(ValueError, match="unknown architecture"):
         load_model(None, arch="Nope")
+
+
+def test_lightning_checkpoint_without_model_hparams_falls_back_to_shapes(tmp_path):
+    model = tiny_model("Audio")
+    path = tmp_path / "ours.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                "hyper_parameters": {"freeze_frontends_steps": 0}}, path)
+    loaded = load_model(path, arch="Audio")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
