@@ -76,8 +76,11 @@ def test_conformer_encoder(golden):
     ln = fx["layer_norm_case"]
     assert_close(enc.after_norm(ln["input"]), ln["output"])
     # first block alone, and its conv module (padding frames are not masked by default)
-    h = block0(x, pos, inp["mask"])
-    assert_close(h, mid["block0_out"])
+    assert_close(block0(x, pos, inp["mask"]), mid["block0_out"])
+    x1 = x + 0.5 * block0.feed_forward_macaron(block0.norm_ff_macaron(x))
+    h = block0.norm_mha(x1)
+    x2 = x1 + block0.self_attn(h, h, h, pos, inp["mask"])
+    assert_close(block0.conv_module(block0.norm_conv(x2)), mid["block0_conv_module_out"])
 
 
 def test_conformer_conv_module_sees_padding_by_default(golden):
