@@ -73,7 +73,7 @@ class AVSRCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> AVSRCLI:
     """Entry point of ``python -m avsr_lightning`` and the ``avsr-lightning`` script."""
-    return AVSRCLI(AVSRModule, LightningDataModule, subclass_mode_data=True,
+    return AVSRCLI(AVSRModule, LightningDataModule, subclass_mode_data=True, auto_configure_optimizers=False,
                    save_config_kwargs={"overwrite": True}, args=args)
 
 

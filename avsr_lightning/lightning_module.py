@@ -82,17 +82,15 @@ class AVSRModule(L.LightningModule):
             raise ValueError(f"freeze_frontends_steps should be an int >= 0, got {freeze_frontends_steps}")
         if max_consecutive_bad_batches < 1:
             raise ValueError(f"max_consecutive_bad_batches should be an int >= 1, got {max_consecutive_bad_batches}")
-        for name, path in (("init_from", init_from), ("video_frontend_ckpt", video_frontend_ckpt),
-                           ("audio_frontend_ckpt", audio_frontend_ckpt)):
-            if path is not None and not Path(path).is_file():
-                raise FileNotFoundError(f"model.{name}: no file at {path!r}; fix the path or set it to null")
         # Under LightningCLI the parsed config (class paths) is stored; otherwise only plain values.
         self.save_hyperparameters(ignore=None if _given_hyperparameters.get() is not None else list(_INJECTED))
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.val_decoder = val_decoder if val_decoder is not None else CTCGreedyDecoder()
-        self.test_decoder = test_decoder if test_decoder is not None else CTCGreedyDecoder()
+        # kept in a plain dict: a decoder that is an nn.Module (e.g. holding an LM) must not add keys to
+        # the checkpoint's state dict
+        self._decoders = {"val": val_decoder if val_decoder is not None else CTCGreedyDecoder(),
+                          "test": test_decoder if test_decoder is not None else CTCGreedyDecoder()}
         self.tokenizer = tokenizer
         self.init_from, self.video_frontend_ckpt, self.audio_frontend_ckpt = (
             init_from, video_frontend_ckpt, audio_frontend_ckpt)
@@ -106,9 +104,25 @@ class AVSRModule(L.LightningModule):
         self.val_error = ErrorRate()
         self.skipped_batches = 0
         self._bad_in_row = 0
-        self._batch_counts: tuple[int, int] = (0, 0)
         self._last_step_time: float | None = None
         self._test_records: list[dict[str, Any]] = []
+
+    @property
+    def val_decoder(self) -> Decoder:
+        return self._decoders["val"]
+
+    @val_decoder.setter
+    def val_decoder(self, decoder: Decoder) -> None:
+        self._decoders["val"] = decoder
+
+    @property
+    def test_decoder(self) -> Decoder:
+        """Used by ``test`` and ``predict``; replaceable after loading (``module.test_decoder = ...``)."""
+        return self._decoders["test"]
+
+    @test_decoder.setter
+    def test_decoder(self, decoder: Decoder) -> None:
+        self._decoders["test"] = decoder
 
     # ------------------------------------------------------------------ setup
     def setup(self, stage: str) -> None:
@@ -120,6 +134,12 @@ class AVSRModule(L.LightningModule):
                              f"vocab_size={self.model.vocab_size}; set model.model.init_args.vocab_size to "
                              f"{self.tokenizer.vocab_size} (the CLI links it from data.tokenizer)")
         if stage == "fit" and self.trainer.ckpt_path is None:
+            # checked here, not in __init__: validate/test/predict of a trained model need no init files
+            for name in ("init_from", "video_frontend_ckpt", "audio_frontend_ckpt"):
+                path = getattr(self, name)
+                if path is not None and not Path(path).is_file():
+                    raise FileNotFoundError(f"model.{name}: no file at {path!r}; fix the path or set "
+                                            f"model.{name}: null")
             report = initialize_model(self.model, self.init_from, self.video_frontend_ckpt, self.audio_frontend_ckpt)
             for line in report:
                 rank_zero_info(line)
@@ -134,17 +154,12 @@ class AVSRModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
 
     # --------------------------------------------------------------- training
-    def on_before_batch_transfer(self, batch: AVBatch, dataloader_idx: int) -> AVBatch:
-        # counted on the host, before the copy, so throughput logging never syncs with the device
-        self._batch_counts = (len(batch), batch.num_frames)
-        return batch
-
     def training_step(self, batch: AVBatch, batch_idx: int) -> Tensor | None:
         out = self.model.loss(*batch.model_inputs(), batch.targets, batch.target_lengths)
         loss = out["loss"]
         if not self._loss_is_finite(loss, batch):
             return None
-        n_utts, n_frames = self._batch_counts
+        n_utts = len(batch)
         log = dict(on_step=True, on_epoch=False, batch_size=n_utts)
         self.log("train/loss", loss.detach(), prog_bar=True, **log)
         self.log("train/loss_ctc", out["loss_ctc"].detach(), **log)
@@ -155,7 +170,8 @@ class AVSRModule(L.LightningModule):
         if self._last_step_time is not None and now > self._last_step_time:
             elapsed = now - self._last_step_time
             self.log("train/utt_per_s", n_utts / elapsed, **log)
-            self.log("train/frames_per_s", n_frames / elapsed, **log)
+            # a device tensor: read only when the logger flushes, so no host-device sync per step
+            self.log("train/frames_per_s", batch.video_lengths.sum() / elapsed, **log)
         self._last_step_time = now
         return loss
 

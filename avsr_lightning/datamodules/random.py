@@ -135,8 +135,11 @@ class RandomAVDataModule(L.LightningDataModule):
                                hp.modalities, condition)
 
     def _loader(self, dataset: Dataset, sampler: Sampler | None = None) -> DataLoader:
+        # an own generator: creating an iterator then never draws from the global RNG, so the global
+        # stream seen by training steps does not depend on when loaders are (re)created - exact resume
         return DataLoader(dataset, batch_size=self.hparams.batch_size, sampler=sampler, shuffle=False,
-                          collate_fn=collate_random, num_workers=self.hparams.num_workers)
+                          collate_fn=collate_random, num_workers=self.hparams.num_workers,
+                          generator=torch.Generator().manual_seed(self.hparams.seed))
 
     def train_dataloader(self) -> DataLoader:
         dataset = self._dataset("train", self.hparams.train_size)
