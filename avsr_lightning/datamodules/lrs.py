@@ -155,7 +155,7 @@ class LRSDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------------------------------------ wiring
     def _world(self) -> tuple[int, int]:
-        trainer = getattr(self, "_trainer", None)
+        trainer = self.trainer
         if trainer is None:
             return 1, 0
         world, rank = int(trainer.world_size), int(trainer.global_rank)
@@ -273,7 +273,7 @@ class LRSDataModule(pl.LightningDataModule):
 
     # --------------------------------------------------------------------------------- bad items
     def _stage_key(self, dataloader_idx: int) -> str:
-        trainer = getattr(self, "_trainer", None)
+        trainer = self.trainer
         stage = trainer.state.stage.value if trainer is not None and trainer.state.stage is not None else "train"
         if stage in ("validate", "sanity_check"):
             return "val"
@@ -286,8 +286,11 @@ class LRSDataModule(pl.LightningDataModule):
         if not isinstance(batch, CollatedBatch):
             return batch
         key = self._stage_key(dataloader_idx)
-        tracker = self.trackers.setdefault(key, BadItemTracker(key, self.max_bad_fraction))
-        trainer = getattr(self, "_trainer", None)
+        if key not in self.trackers:
+            # check the fraction after 50 items, or after one pass over a smaller split
+            self.trackers[key] = BadItemTracker(key, self.max_bad_fraction, min(50, self._split_size(key)))
+        tracker = self.trackers[key]
+        trainer = self.trainer
         epoch = int(trainer.current_epoch) if trainer is not None else 0
         if self._epoch_key.get(key, epoch) != epoch:
             self.report(key)
@@ -301,6 +304,14 @@ class LRSDataModule(pl.LightningDataModule):
         tracker.check()
         return batch.to_avbatch()
 
+    def _split_size(self, key: str) -> int:
+        if key.startswith("test/"):
+            names = [c.name for c in self.test_conditions]
+            dataset = self.datasets.get("test", [None])[names.index(key[5:])] if key[5:] in names else None
+        else:
+            dataset = self.datasets.get(key)
+        return max(1, len(dataset)) if dataset is not None else 50
+
     def report(self, key: str) -> dict[str, float]:
         """Log one stage's counts (to the trainer's loggers and the Python log) and return them."""
         tracker = self.trackers.get(key)
@@ -310,7 +321,7 @@ class LRSDataModule(pl.LightningDataModule):
         if tracker.bad or tracker.notes:
             log.warning("[%s] data: %d of %d utterances skipped (%s); notes: %s", key, tracker.bad, tracker.seen,
                         dict(tracker.reasons), dict(tracker.notes))
-        trainer = getattr(self, "_trainer", None)
+        trainer = self.trainer
         if trainer is not None and trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.log_metrics({f"data/{key}_{k}": v for k, v in summary.items()}, step=trainer.global_step)
