@@ -7,7 +7,8 @@ the same function with the same weights but:
 
 - projects the memory once per utterance and layer, and lets the ``beam`` hypotheses of an utterance
   attend to it as ``beam`` queries of one attention call (no memory copy per hypothesis);
-- caches each layer's self-attention keys/values of past positions (only the new position is projected);
+- caches each layer's self-attention keys/values of past positions in a preallocated buffer (only the
+  new position is projected; reordering beams is one contiguous row gather per layer);
 - embeds only the newest token.
 
 Numbers equal ``decoder.step`` up to float round-off (tested), so the golden beam-search results hold.
@@ -24,6 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .scorers import SearchContext
+
+#: self-attention cache capacity grows in steps of this many positions
+CHUNK = 16
 
 
 def supports(decoder: nn.Module) -> bool:
@@ -69,20 +73,21 @@ class CachedAttentionScorer:
             k = _heads(att.linear_k(memory), att.h, att.d_k).transpose(1, 2)  # (A, H, T, dk)
             v = _heads(att.linear_v(memory), att.h, att.d_k).transpose(1, 2)
             mem_kv.append((k, v))
-        return {"mem_kv": mem_kv, "mask": mask, "self_kv": None}
+        return {"mem_kv": mem_kv, "mask": mask, "self_kv": None, "spare": None}
 
-    def _self_attention(self, layer: nn.Module, x: Tensor, past: tuple[Tensor, Tensor] | None
-                        ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def _self_attention(self, layer: nn.Module, x: Tensor, buf: Tensor, position: int) -> Tensor:
+        """New position's self-attention over the cached keys/values; writes its own k/v into ``buf``
+        (N, capacity, 2, H, dk) at ``position``."""
         att = layer.self_attn
         h = layer.norm1(x)  # (N, D)
+        n = x.size(0)
         q = _heads(att.linear_q(h), att.h, att.d_k).unsqueeze(2)  # (N, H, 1, dk)
-        k = _heads(att.linear_k(h), att.h, att.d_k).unsqueeze(2)
-        v = _heads(att.linear_v(h), att.h, att.d_k).unsqueeze(2)
-        if past is not None:
-            k = torch.cat([past[0], k], dim=2)
-            v = torch.cat([past[1], v], dim=2)
-        ctx = F.scaled_dot_product_attention(q, k, v)  # (N, H, 1, dk): all past positions are visible
-        return x + att.linear_out(ctx.reshape(x.size(0), -1)), (k, v)
+        buf[:, position, 0] = _heads(att.linear_k(h), att.h, att.d_k)
+        buf[:, position, 1] = _heads(att.linear_v(h), att.h, att.d_k)
+        k = buf[:, :position + 1, 0].transpose(1, 2)  # (N, H, i+1, dk)
+        v = buf[:, :position + 1, 1].transpose(1, 2)
+        ctx = F.scaled_dot_product_attention(q, k, v)  # all past positions are visible
+        return x + att.linear_out(ctx.reshape(n, -1))
 
     def _source_attention(self, layer: nn.Module, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None) -> Tensor:
         att = layer.src_attn
@@ -93,29 +98,53 @@ class CachedAttentionScorer:
         ctx = ctx.transpose(1, 2).reshape(x.size(0), -1)
         return x + att.linear_out(ctx)
 
+    def _buffers(self, bufs: list[Tensor] | None, n: int, position: int, like: Tensor) -> list[Tensor]:
+        """Key/value buffers with room for ``position`` (grown in chunks, so reordering copies little)."""
+        cap = (position // CHUNK + 1) * CHUNK
+        if bufs is not None and bufs[0].size(1) >= cap:
+            return bufs
+        out = []
+        for i, layer in enumerate(self.layers):
+            att = layer.self_attn
+            new = like.new_zeros(n, cap, 2, att.h, att.d_k)
+            if bufs is not None:
+                new[:, :bufs[i].size(1)] = bufs[i]
+            out.append(new)
+        return out
+
     def score(self, yseq: Tensor, state: dict[str, Any], ctx: SearchContext,
               scoring_ids: Tensor | None = None) -> tuple[Tensor, dict[str, Any]]:
         position = yseq.size(1) - 1
         embed, posenc = self.decoder.embed[0], self.decoder.embed[1]
         x = posenc(embed(yseq[:, -1:]), offset=position)[:, 0]  # (N, D)
-        new_self = []
-        past_all = state["self_kv"]
+        bufs = self._buffers(state["self_kv"], x.size(0), position, x)
         for i, layer in enumerate(self.layers):
-            x, kv = self._self_attention(layer, x, None if past_all is None else past_all[i])
-            new_self.append(kv)
+            x = self._self_attention(layer, x, bufs[i], position)
             x = self._source_attention(layer, x, state["mem_kv"][i], state["mask"])
             x = x + layer.feed_forward(layer.norm3(x))
         logits = self.decoder.output_layer(self.decoder.after_norm(x))
-        return torch.log_softmax(logits, dim=-1).float(), {**state, "self_kv": new_self}
+        return torch.log_softmax(logits, dim=-1).float(), {**state, "self_kv": bufs}
+
+    @staticmethod
+    def _rows(buf: Tensor, idx: Tensor, out: Tensor | None = None) -> Tensor:
+        """Rows ``idx`` of ``buf``; written into ``out`` when it fits (reusing memory avoids page faults,
+        which dominate the cost of copying fresh multi-MB tensors on CPU)."""
+        flat = buf.view(buf.size(0), -1)
+        if (out is not None and not torch.is_grad_enabled() and out.shape == buf.shape and out.dtype == buf.dtype
+                and out.device == buf.device):
+            torch.index_select(flat, 0, idx, out=out.view(out.size(0), -1))
+            return out
+        return flat.index_select(0, idx).view(idx.numel(), *buf.shape[1:])
 
     def select(self, candidate: dict[str, Any], src: Tensor, token: Tensor) -> dict[str, Any]:
-        kv = [(k.index_select(0, src), v.index_select(0, src)) for k, v in candidate["self_kv"]]
-        return {**candidate, "self_kv": kv}
+        spare = candidate.get("spare") or [None] * len(self.layers)
+        new = [self._rows(b, src, out) for b, out in zip(candidate["self_kv"], spare)]
+        # the candidate's buffers are dead after selection: they become the next step's destination
+        return {**candidate, "self_kv": new, "spare": list(candidate["self_kv"])}
 
     def compact(self, state: dict[str, Any], keep: Tensor) -> dict[str, Any]:
         groups = torch.div(keep.view(-1, self.beam)[:, 0], self.beam, rounding_mode="floor")
         mem_kv = [(k.index_select(0, groups), v.index_select(0, groups)) for k, v in state["mem_kv"]]
         mask = None if state["mask"] is None else state["mask"].index_select(0, groups)
-        self_kv = None if state["self_kv"] is None else [
-            (k.index_select(0, keep), v.index_select(0, keep)) for k, v in state["self_kv"]]
-        return {"mem_kv": mem_kv, "mask": mask, "self_kv": self_kv}
+        self_kv = None if state["self_kv"] is None else [self._rows(b, keep) for b in state["self_kv"]]
+        return {"mem_kv": mem_kv, "mask": mask, "self_kv": self_kv, "spare": None}

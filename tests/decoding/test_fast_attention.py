@@ -8,6 +8,7 @@ from avsr_lightning.decoding.scorers import AttentionScorer, SearchContext
 from avsr_lightning.models.decoder import TransformerDecoder
 
 
+@torch.no_grad()
 def test_cached_scorer_equals_decoder_step():
     torch.manual_seed(0)
     dec = TransformerDecoder(vocab_size=9, d_model=32, heads=4, layers=2, ffn_dim=48).eval()
