@@ -9,7 +9,10 @@ Always-on callbacks get their own config groups (``checkpoint``, ``lr_monitor``,
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
+
+import torch
 
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
@@ -50,6 +53,24 @@ class AVSRCLI(LightningCLI):
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.add_lightning_class_args(RNGStateCallback, "rng_state")
         parser.add_lightning_class_args(ReliabilityPlot, "reliability_plot")
+
+    def _parse_ckpt_path(self) -> None:
+        """With ``--ckpt_path``, take only the recognizer (architecture and sizes) from the checkpoint.
+
+        LightningCLI would apply *all* saved module arguments over the command line, so ``test
+        --ckpt_path X --config configs/decode/beam40_lm.yaml`` would silently decode with the
+        checkpoint's (training-time) decoder and report directory. The weights only need the model.
+        """
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return
+        ckpt_path = self.config[subcommand].get("ckpt_path")
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        hparams = torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters") or {}
+        recognizer = hparams.get("model")
+        if isinstance(recognizer, dict) and "class_path" in recognizer:
+            self.config = self.parser.parse_object({subcommand: {"model": {"model": recognizer}}}, self.config)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)

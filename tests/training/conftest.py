@@ -41,7 +41,11 @@ def run_cli(args: list[str]):
     """``python -m avsr_lightning <args>`` in this process; returns the AVSRCLI."""
     from avsr_lightning.cli import main
 
-    return main(args)
+    saved, sys.argv = sys.argv, sys.argv[:1]  # LightningCLI warns when pytest's own argv is also present
+    try:
+        return main(args)
+    finally:
+        sys.argv = saved
 
 
 def run_subprocess(args: list[str], cwd: Path, timeout: float = 240, env: dict | None = None):
