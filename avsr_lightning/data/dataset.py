@@ -150,7 +150,7 @@ class AVDataset(Dataset):
         condition: dict[str, Any]
         needs_landmarks = frames is not None and self.visual is not None and self.visual.needs_landmarks and (
             self.train or self.condition.visual in ("occlusion", "occlusion_noise"))
-        landmarks = self._landmarks(paths) if needs_landmarks else None
+        landmarks = load_utterance_landmarks(paths) if needs_landmarks else None
 
         if self.train:
             condition = {"snr": None, "noise": None, "visual": "clean"}
@@ -196,10 +196,12 @@ class AVDataset(Dataset):
         return Sample(utt.id, video_t, audio_t, num_frames, torch.tensor(ids, dtype=torch.long), text, condition,
                       notes)
 
-    def _landmarks(self, paths: dict[str, Path]) -> Landmarks:
-        path = paths["landmarks"] if paths["landmarks"].is_file() else paths["landmarks_pkl"]
-        if not path.is_file():
-            raise LandmarkError(f"{paths['landmarks']}: landmark file is missing (needed for occlusion)")
-        landmarks = read_landmarks(path)
-        landmarks.points = interpolate_missing(landmarks.points, path)
-        return landmarks
+
+def load_utterance_landmarks(paths: dict[str, Path]) -> Landmarks:
+    """The utterance's aligned landmarks (npz, else a reference pkl) with undetected frames interpolated."""
+    path = paths["landmarks"] if paths["landmarks"].is_file() else paths["landmarks_pkl"]
+    if not path.is_file():
+        raise LandmarkError(f"{paths['landmarks']}: landmark file is missing (needed for occlusion)")
+    landmarks = read_landmarks(path)
+    landmarks.points = interpolate_missing(landmarks.points, path)
+    return landmarks

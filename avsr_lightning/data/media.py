@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -174,7 +175,7 @@ def extract_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = FPS, codec: str = "libx264",
-                crf: int = 18) -> None:
+                qp: int = 18) -> None:
     """Write grey uint8 frames (T, H, W) atomically as an mp4 (H.264, full-range yuv420p, bit-exact muxing).
 
     Single-threaded encoding and ``+bitexact`` make the bytes a function of the pixels only, which the
@@ -194,9 +195,17 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = FPS, cod
             stream.codec_context.color_range = _FULL_RANGE
             stream.codec_context.thread_count = 1
             if codec == "libx264":
-                stream.options = {"crf": str(crf), "preset": "veryfast"}
-            for image in frames:
-                for packet in stream.encode(_grey_frame(image)):
+                # Constant QP without adaptive quantisation, mb-tree or psy tuning: x264's float rate control
+                # otherwise makes the bytes depend on the process's floating-point environment (importing torch
+                # changes them), which would break byte-identical corrupted test sets.
+                stream.options = {"qp": str(qp), "preset": "veryfast", "threads": "1",
+                                  "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0:aq-mode=0:"
+                                                 "mbtree=0:psy=0"}
+            for index, image in enumerate(frames):
+                frame = _grey_frame(image)
+                frame.pts = index  # explicit timestamps: the encoder's decisions must not depend on process state
+                frame.time_base = Fraction(1, fps)
+                for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)

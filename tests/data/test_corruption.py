@@ -80,14 +80,14 @@ def test_visual_noise_probabilities_match_configuration():
         if info["visual"] == "clean":
             clean += 1
             continue
-        for seg in info["noise"]:
+        for seg in info["noise_segments"]:
             kinds[seg["kind"]] += 1
     assert abs(clean / n - 0.2) < 0.02
     total = sum(kinds.values())
     for kind, p in zip(("gaussian", "blur", "none"), vc.noise_probs):
         assert abs(kinds[kind] / total - p) < 0.025
     test = VisualCorruption.avrelscore_test(None)
-    kinds = [seg["kind"] for _ in range(500) for seg in test(frames, None, rng, condition="noise")[1]["noise"]]
+    kinds = [seg["kind"] for _ in range(500) for seg in test(frames, None, rng, condition="noise")[1]["noise_segments"]]
     assert "none" not in kinds and abs(kinds.count("blur") / len(kinds) - 0.5) < 0.06
 
 

@@ -33,52 +33,61 @@ class WavLayout:
         self.data_offset, self.pcm16 = data_offset, pcm16
 
 
-def _riff_data_chunk(path: Path) -> tuple[int, int] | None:
-    """``(offset, nbytes)`` of the data chunk of a RIFF/WAVE file with 16-bit integer PCM, else None."""
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        pcm16 = False
-        while True:
-            chunk = fh.read(8)
-            if len(chunk) < 8:
+def _parse_pcm16_wav(path: Path) -> WavLayout | None:
+    """The layout of a plain RIFF/WAVE 16-bit integer PCM file from its header alone, else None.
+
+    Reading two chunk headers is much cheaper than opening the file with libsndfile, and targets are read
+    once per scene; anything unusual (other encodings, truncated headers) returns None and goes through
+    soundfile instead.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
                 return None
-            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"fmt ":
-                fmt = fh.read(size + (size & 1))
-                tag, _, _, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
-                if tag == 0xFFFE and len(fmt) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the sub-format's first 2 bytes
-                    tag = struct.unpack("<H", fmt[24:26])[0]
-                pcm16 = tag == 1 and bits == 16
-            elif cid == b"data":
-                if not pcm16:
+            fmt = None
+            while True:
+                chunk = fh.read(8)
+                if len(chunk) < 8:
                     return None
-                start = fh.tell()
-                available = path.stat().st_size - start
-                return start, min(size, available)
-            else:
-                fh.seek(size + (size & 1), os.SEEK_CUR)
+                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    body = fh.read(size + (size & 1))
+                    if len(body) < 16:
+                        return None
+                    tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+                    if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the sub-format's first 2 bytes
+                        tag = struct.unpack("<H", body[24:26])[0]
+                    fmt = (tag, channels, rate, bits)
+                elif cid == b"data":
+                    if fmt is None or fmt[0] != 1 or fmt[3] != 16:
+                        return None
+                    start = fh.tell()
+                    nbytes = min(size, os.fstat(fh.fileno()).st_size - start)
+                    return WavLayout(fmt[2], fmt[1], nbytes // (2 * max(1, fmt[1])), start, fmt[1] == 1)
+                else:
+                    fh.seek(size + (size & 1), os.SEEK_CUR)
+    except OSError:
+        return None
 
 
 def probe_wav(path: str | os.PathLike, what: str = "wav") -> WavLayout:
     """Check that ``path`` exists and is a readable 16 kHz mono file; describe where its samples are."""
     path = Path(path)
-    if not path.is_file():
-        raise SceneError("missing_file", f"{what} not found: {path}")
-    try:
-        info = sf.info(str(path))
-    except (RuntimeError, sf.LibsndfileError) as err:  # type: ignore[attr-defined]
-        raise SceneError("read_error", f"{what} {path} cannot be read ({err})") from None
-    if info.samplerate != SAMPLE_RATE:
-        raise SceneError("wrong_sample_rate", f"{what} {path} is {info.samplerate} Hz, expected {SAMPLE_RATE} Hz")
-    if info.channels != 1:
-        raise SceneError("not_mono", f"{what} {path} has {info.channels} channels, expected mono")
-    located = _riff_data_chunk(path) if info.format == "WAV" and info.subtype == "PCM_16" else None
-    if located is None:
-        return WavLayout(info.samplerate, info.channels, info.frames, None, False)
-    offset, nbytes = located
-    return WavLayout(info.samplerate, info.channels, min(info.frames, nbytes // 2), offset, True)
+    layout = _parse_pcm16_wav(path)
+    if layout is None:
+        if not path.is_file():
+            raise SceneError("missing_file", f"{what} not found: {path}")
+        try:
+            info = sf.info(str(path))
+        except (RuntimeError, sf.LibsndfileError) as err:  # type: ignore[attr-defined]
+            raise SceneError("read_error", f"{what} {path} cannot be read ({err})") from None
+        layout = WavLayout(info.samplerate, info.channels, info.frames, None, False)
+    if layout.sample_rate != SAMPLE_RATE:
+        raise SceneError("wrong_sample_rate", f"{what} {path} is {layout.sample_rate} Hz, expected {SAMPLE_RATE} Hz")
+    if layout.channels != 1:
+        raise SceneError("not_mono", f"{what} {path} has {layout.channels} channels, expected mono")
+    return layout
 
 
 def read_target(path: str | os.PathLike) -> np.ndarray:

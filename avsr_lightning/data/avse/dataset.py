@@ -130,7 +130,7 @@ class AVSEDataset(Dataset):
             notes.append(f"text_truncated: {paths['text']} truncated to {self.max_text_len} tokens")
 
         frames = read_video(paths["video"]) if "video" in self.modalities else None
-        signals = self.mixer.mix(scene)  # full length first (P1), exact int16 like the challenge files
+        signals = self.mixer.mix(scene, signals=("mixed",))  # full length first (P1), int16 as the challenge files
         mixed = signals["mixed"].astype(np.float32) / np.float32(32768.0)  # P8: float32(q) / 32768
         num_frames = len(frames) if frames is not None else max(1, int(round(len(mixed) / SAMPLES_PER_FRAME)))
         diff = len(mixed) - num_frames * SAMPLES_PER_FRAME

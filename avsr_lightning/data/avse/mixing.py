@@ -296,12 +296,25 @@ def _peak(x: np.ndarray) -> float:
     return max(float(x.max()), -float(x.min()))  # == np.abs(x).max(), without the temporary
 
 
-def quantize(mixed: np.ndarray, target: np.ndarray, interferer: np.ndarray) -> dict[str, np.ndarray]:
-    """One shared peak, then ``trunc((x / P) * 32767)`` as int16 for each signal (spec §3.7, §7.2 P6-P7)."""
+SIGNALS = ("mixed", "target", "interferer")
+
+
+def quantize(mixed: np.ndarray, target: np.ndarray, interferer: np.ndarray,
+             signals: Sequence[str] = SIGNALS) -> dict[str, np.ndarray]:
+    """One shared peak, then ``trunc((x / P) * 32767)`` as int16 (spec §3.7, §7.2 P6-P7).
+
+    The peak always covers all three signals; ``signals`` only selects which are quantised (training needs
+    just the mixture, whose samples do not depend on that choice).
+    """
+    unknown = set(signals) - set(SIGNALS)
+    if unknown:
+        raise ValueError(f"signals must be a subset of {SIGNALS}, got {list(signals)}")
     peak = max(_peak(mixed), _peak(target), _peak(interferer))
     out = {}
     buf = np.empty_like(mixed)
     for name, x in (("mixed", mixed), ("target", target), ("interferer", interferer)):
+        if name not in signals:
+            continue
         np.divide(x, peak, out=buf)
         np.multiply(buf, 32767, out=buf)
         np.trunc(buf, out=buf)
@@ -310,11 +323,12 @@ def quantize(mixed: np.ndarray, target: np.ndarray, interferer: np.ndarray) -> d
 
 
 def mix_scene(target: np.ndarray, masker: np.ndarray | Sequence[np.ndarray], scene: Scene | Mapping[str, Any],
-              speech_weight: Any = None, target_rms: float | None = None, exact: bool = True) -> dict[str, np.ndarray]:
+              speech_weight: Any = None, target_rms: float | None = None, exact: bool = True,
+              signals: Sequence[str] = SIGNALS) -> dict[str, np.ndarray]:
     """Mix one scene exactly as the challenge renderer: int16 ``mixed``, ``target`` and ``interferer``.
 
     Arguments as in :func:`mix_scene_float`. Raises :class:`SceneError` (with the scene id and a reason) for
     a target shorter than the ramp, an offset past the masker's end, NaN/inf samples, a silent interferer
-    (the challenge skips the scene) or a silent target.
+    (the challenge skips the scene) or a silent target. ``signals`` selects the outputs (default all three).
     """
-    return quantize(*mix_scene_float(target, masker, scene, speech_weight, target_rms, exact))
+    return quantize(*mix_scene_float(target, masker, scene, speech_weight, target_rms, exact), signals=signals)

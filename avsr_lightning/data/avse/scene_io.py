@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 from .audio_io import MaskerStore, read_target
 from .errors import SceneError
 from .formats import Scene
-from .mixing import RAMP_SAMPLES, SpeechWeighting, _weighting, as_float64, mix_scene, mix_scene_float
+from .mixing import RAMP_SAMPLES, SIGNALS, SpeechWeighting, _weighting, as_float64, mix_scene, mix_scene_float
 
 __all__ = ["AVSELayout", "SceneMixer"]
 
@@ -90,8 +91,10 @@ class SceneMixer:
                 self._target_rms.popitem(last=False)
         return value
 
-    def mix(self, scene: Scene, target: np.ndarray | None = None, as_float: bool = False) -> dict[str, np.ndarray]:
-        """int16 ``mixed``/``target``/``interferer`` (or the float64 pre-quantisation signals with ``as_float``).
+    def mix(self, scene: Scene, target: np.ndarray | None = None, as_float: bool = False,
+            signals: Sequence[str] = SIGNALS) -> dict[str, np.ndarray]:
+        """int16 ``mixed``/``target``/``interferer`` (or the float64 pre-quantisation signals with ``as_float``);
+        ``signals`` selects which int16 signals to produce (the peak always covers all three).
 
         Raises :class:`SceneError` naming the scene for every bad-input case.
         """
@@ -103,6 +106,6 @@ class SceneMixer:
             if as_float:
                 mixed, t, i = mix_scene_float(target, segments, rebased, self.weighting, rms, self.exact)
                 return {"mixed": mixed, "target": t, "interferer": i}
-            return mix_scene(target, segments, rebased, self.weighting, rms, self.exact)
+            return mix_scene(target, segments, rebased, self.weighting, rms, self.exact, signals)
         except SceneError as err:
             raise err.with_scene(scene.scene) from None

@@ -85,7 +85,7 @@ class VisualCorruption:
         if condition in ("noise", "occlusion_noise", "blur"):
             freq = int(rng.integers(1, 4))
             force = "blur" if condition == "blur" else None
-            frames, info["noise"] = self.noise_sequence(frames, freq, rng, force=force)
+            frames, info["noise_segments"] = self.noise_sequence(frames, freq, rng, force=force)
         return frames, info
 
     def _placement(self, landmarks: Landmarks, frame: int, k: int, point: int, offset: int) -> tuple[int, int]:
