@@ -3,8 +3,8 @@
 Both run in this one process on the same generated scenes (3-6 s targets, a 512-tap weighting filter, long
 memory-mapped maskers) and produce the same int16 samples:
 
-- ``on_the_fly``: read the target wav, slice the memory-mapped masker, ``mix_scene`` (exact float64), and
-  turn the mixture into the model's float32 tensor; ``cold`` = first pass over the targets, ``warm`` = the
+- ``on_the_fly``: read the target wav, slice the memory-mapped masker, ``mix_scene`` (exact float64, only the
+  mixture quantised, as the data module does), and turn it into the model's float32 tensor; ``cold`` = first pass over the targets, ``warm`` = the
   next epoch, when each target's weighted RMS is already cached (new offsets and SNRs, same targets).
 - ``parseval``: the same with ``exact=False`` (weighted RMS by Parseval's theorem, §7.3 tolerance; the
   number of int16 samples that differ from the exact path is reported).
@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> dict:
 
         def on_the_fly(mixer: SceneMixer, scenes) -> None:
             for scene in scenes:
-                out = mixer.mix(scene)
+                out = mixer.mix(scene, signals=("mixed",))  # what AVSEDataset asks for
                 audio = torch.from_numpy(out["mixed"]).float().div_(32768.0)  # model-facing float32(q)/32768
-                assert audio.numel() == out["target"].size
+                assert audio.numel() == out["mixed"].size
 
         def timed(fn) -> tuple[float, float]:
             wall, cpu = time.perf_counter(), time.process_time()

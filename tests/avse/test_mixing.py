@@ -190,3 +190,27 @@ def test_missing_filter_fails_with_instructions(monkeypatch, make_speech):
     rng = np.random.default_rng(0)
     with pytest.raises(RuntimeError, match="speech_weight"):
         mix_scene(make_speech(rng, 9000) / 32768.0, make_speech(rng, 9000) / 32768.0, scene_entry("noise", 0, 0.0, 9000))
+
+
+def test_parseval_fast_path_within_tolerance_and_mixed_only(make_speech, weight_filter):
+    """§7.3: a non-exact path may differ by at most 1 LSB on at most 0.1 % of samples (here: none)."""
+    weighting = SpeechWeighting(weight_filter)
+    changed = total = 0
+    for seed in range(12):
+        rng = np.random.default_rng(100 + seed)
+        n = int(rng.integers(20000, 100000))
+        t = make_speech(rng, n) / 32768.0
+        masker = (make_speech(rng, 2 * n, 0.8) if seed % 2 else (rng.standard_normal(2 * n) * 4000).astype(np.int16))
+        scene = scene_entry("speech" if seed % 2 else "noise", int(rng.integers(0, n)), float(rng.uniform(-15, 10)), n)
+        exact = mix_scene(t, masker, scene, speech_weight=weighting)
+        fast = mix_scene(t, masker, scene, speech_weight=weighting, exact=False)
+        assert abs(weighting.rms(t, exact=False) - weighting.rms(t)) <= 8 * np.spacing(weighting.rms(t))
+        for k in exact:
+            diff = np.abs(exact[k].astype(np.int32) - fast[k])
+            assert diff.max() <= 1
+            changed += int(np.count_nonzero(diff))
+            total += diff.size
+        only = mix_scene(t, masker, scene, speech_weight=weighting, signals=("mixed",))
+        assert list(only) == ["mixed"]
+        np.testing.assert_array_equal(only["mixed"], exact["mixed"])
+    assert changed <= 0.001 * total
