@@ -73,19 +73,19 @@ class CachedAttentionScorer:
             k = _heads(att.linear_k(memory), att.h, att.d_k).transpose(1, 2)  # (A, H, T, dk)
             v = _heads(att.linear_v(memory), att.h, att.d_k).transpose(1, 2)
             mem_kv.append((k, v))
-        return {"mem_kv": mem_kv, "mask": mask, "self_kv": None, "spare": None}
+        return {"mem_kv": mem_kv, "mask": mask, "self_kv": None, "spare": None, "filled": 0}
 
     def _self_attention(self, layer: nn.Module, x: Tensor, buf: Tensor, position: int) -> Tensor:
         """New position's self-attention over the cached keys/values; writes its own k/v into ``buf``
-        (N, capacity, 2, H, dk) at ``position``."""
+        (capacity, N, 2, H, dk) at ``position`` (position-major, so the filled part is contiguous)."""
         att = layer.self_attn
         h = layer.norm1(x)  # (N, D)
         n = x.size(0)
         q = _heads(att.linear_q(h), att.h, att.d_k).unsqueeze(2)  # (N, H, 1, dk)
-        buf[:, position, 0] = _heads(att.linear_k(h), att.h, att.d_k)
-        buf[:, position, 1] = _heads(att.linear_v(h), att.h, att.d_k)
-        k = buf[:, :position + 1, 0].transpose(1, 2)  # (N, H, i+1, dk)
-        v = buf[:, :position + 1, 1].transpose(1, 2)
+        buf[position, :, 0] = _heads(att.linear_k(h), att.h, att.d_k)
+        buf[position, :, 1] = _heads(att.linear_v(h), att.h, att.d_k)
+        k = buf[:position + 1, :, 0].permute(1, 2, 0, 3)  # (N, H, i+1, dk)
+        v = buf[:position + 1, :, 1].permute(1, 2, 0, 3)
         ctx = F.scaled_dot_product_attention(q, k, v)  # all past positions are visible
         return x + att.linear_out(ctx.reshape(n, -1))
 
@@ -99,16 +99,16 @@ class CachedAttentionScorer:
         return x + att.linear_out(ctx)
 
     def _buffers(self, bufs: list[Tensor] | None, n: int, position: int, like: Tensor) -> list[Tensor]:
-        """Key/value buffers with room for ``position`` (grown in chunks, so reordering copies little)."""
+        """Key/value buffers (capacity, N, 2, H, dk) with room for ``position`` (grown in chunks)."""
         cap = (position // CHUNK + 1) * CHUNK
-        if bufs is not None and bufs[0].size(1) >= cap:
+        if bufs is not None and bufs[0].size(0) >= cap:
             return bufs
         out = []
         for i, layer in enumerate(self.layers):
             att = layer.self_attn
-            new = like.new_zeros(n, cap, 2, att.h, att.d_k)
+            new = like.new_zeros(cap, n, 2, att.h, att.d_k)
             if bufs is not None:
-                new[:, :bufs[i].size(1)] = bufs[i]
+                new[:bufs[i].size(0)] = bufs[i]
             out.append(new)
         return out
 
@@ -123,22 +123,24 @@ class CachedAttentionScorer:
             x = self._source_attention(layer, x, state["mem_kv"][i], state["mask"])
             x = x + layer.feed_forward(layer.norm3(x))
         logits = self.decoder.output_layer(self.decoder.after_norm(x))
-        return torch.log_softmax(logits, dim=-1).float(), {**state, "self_kv": bufs}
+        return torch.log_softmax(logits, dim=-1).float(), {**state, "self_kv": bufs, "filled": position + 1}
 
     @staticmethod
-    def _rows(buf: Tensor, idx: Tensor, out: Tensor | None = None) -> Tensor:
-        """Rows ``idx`` of ``buf``; written into ``out`` when it fits (reusing memory avoids page faults,
-        which dominate the cost of copying fresh multi-MB tensors on CPU)."""
-        flat = buf.view(buf.size(0), -1)
+    def _rows(buf: Tensor, idx: Tensor, filled: int, out: Tensor | None = None) -> Tensor:
+        """Hypothesis rows ``idx`` of the first ``filled`` positions; written into ``out`` when it fits (reusing
+        memory avoids the page faults that dominate copying fresh multi-MB tensors on CPU)."""
         if (out is not None and not torch.is_grad_enabled() and out.shape == buf.shape and out.dtype == buf.dtype
                 and out.device == buf.device):
-            torch.index_select(flat, 0, idx, out=out.view(out.size(0), -1))
+            torch.index_select(buf[:filled], 1, idx, out=out[:filled])
             return out
-        return flat.index_select(0, idx).view(idx.numel(), *buf.shape[1:])
+        new = buf.new_empty(buf.size(0), idx.numel(), *buf.shape[2:])
+        new[:filled] = buf[:filled].index_select(1, idx)
+        return new
 
     def select(self, candidate: dict[str, Any], src: Tensor, token: Tensor) -> dict[str, Any]:
         spare = candidate.get("spare") or [None] * len(self.layers)
-        new = [self._rows(b, src, out) for b, out in zip(candidate["self_kv"], spare)]
+        filled = candidate["filled"]
+        new = [self._rows(b, src, filled, out) for b, out in zip(candidate["self_kv"], spare)]
         # the candidate's buffers are dead after selection: they become the next step's destination
         return {**candidate, "self_kv": new, "spare": list(candidate["self_kv"])}
 
@@ -146,5 +148,6 @@ class CachedAttentionScorer:
         groups = torch.div(keep.view(-1, self.beam)[:, 0], self.beam, rounding_mode="floor")
         mem_kv = [(k.index_select(0, groups), v.index_select(0, groups)) for k, v in state["mem_kv"]]
         mask = None if state["mask"] is None else state["mask"].index_select(0, groups)
-        self_kv = None if state["self_kv"] is None else [self._rows(b, keep) for b in state["self_kv"]]
-        return {"mem_kv": mem_kv, "mask": mask, "self_kv": self_kv, "spare": None}
+        self_kv = None if state["self_kv"] is None else [
+            self._rows(b, keep, state["filled"]) for b in state["self_kv"]]
+        return {"mem_kv": mem_kv, "mask": mask, "self_kv": self_kv, "spare": None, "filled": state.get("filled", 0)}
