@@ -206,7 +206,7 @@ def _load_models(models: Mapping[str, str], arch: str) -> dict[str, nn.Module]:
 
 
 def main(args: Optional[list[str]] = None) -> list[SweepRow]:
-    from jsonargparse import ArgumentParser, ActionConfigFile
+    from jsonargparse import ActionConfigFile, ArgumentParser
     from lightning.pytorch import LightningDataModule
 
     from avsr_lightning.decoding.api import BeamSearchDecoder

@@ -106,7 +106,7 @@ def espnet_search(model: TinyRecognizer, lm: RNNLM, beam: int, ctc_weight: float
                 batch = (h, c)
             logp, (h, c) = self.lm.step(ys[:, -1], batch)
             layers = h.size(0)
-            return logp, [{"h": [h[l, b] for l in range(layers)], "c": [c[l, b] for l in range(layers)]}
+            return logp, [{"h": [h[k, b] for k in range(layers)], "c": [c[k, b] for k in range(layers)]}
                           for b in range(n_batch)]
 
     class CTCAdaptor(torch.nn.Module):

@@ -65,7 +65,12 @@ class RawVideoDataset(Dataset):
         return next((c for c in candidates if c.is_file()), None)
 
     def _crops(self, clip: Path, frames: np.ndarray) -> np.ndarray:
-        from avsr_lightning.data.landmarks import frames_to_array, interpolate_missing, read_landmarks, smooth_landmarks
+        from avsr_lightning.data.landmarks import (
+            frames_to_array,
+            interpolate_missing,
+            read_landmarks,
+            smooth_landmarks,
+        )
 
         is_processed = self.preprocessed
         if is_processed is None:

@@ -18,8 +18,8 @@ from ..batch import AVBatch
 from ..models.rnnlm import RNNLM
 from ..text import CharTokenizer, Tokenizer
 from .beam_search import BatchBeamSearch, SearchResult
-from .hypothesis import Hypothesis
 from .fast_attention import CachedAttentionScorer, supports
+from .hypothesis import Hypothesis
 from .scorers import AttentionScorer, CTCScorer, LengthBonus, RNNLMScorer, SearchContext
 
 __all__ = ["decode", "BeamSearchDecoder", "beam_search_from_features"]

@@ -7,7 +7,13 @@ import math
 import torch
 
 from avsr_lightning.decoding.beam_search import BatchBeamSearch
-from avsr_lightning.decoding.scorers import AttentionScorer, CTCScorer, LengthBonus, RNNLMScorer, SearchContext
+from avsr_lightning.decoding.scorers import (
+    AttentionScorer,
+    CTCScorer,
+    LengthBonus,
+    RNNLMScorer,
+    SearchContext,
+)
 from avsr_lightning.models.rnnlm import RNNLM
 
 from ._tiny import FeatureRecognizer

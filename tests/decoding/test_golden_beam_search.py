@@ -7,7 +7,13 @@ import torch
 from avsr_lightning.decoding.beam_search import BatchBeamSearch
 from avsr_lightning.decoding.ctc_prefix import CTCPrefixScorer
 from avsr_lightning.decoding.fast_attention import CachedAttentionScorer
-from avsr_lightning.decoding.scorers import AttentionScorer, CTCScorer, LengthBonus, RNNLMScorer, SearchContext
+from avsr_lightning.decoding.scorers import (
+    AttentionScorer,
+    CTCScorer,
+    LengthBonus,
+    RNNLMScorer,
+    SearchContext,
+)
 from avsr_lightning.models.ctc import CTCHead
 from avsr_lightning.models.decoder import TransformerDecoder
 from avsr_lightning.models.rnnlm import RNNLM

@@ -20,6 +20,7 @@ def golden_lm_files(shared_reference, tmp_path):
     return d, tmp_path
 
 
+@torch.no_grad()
 def test_golden_score_and_batch_score(golden_lm_files):
     d, root = golden_lm_files
     lm = avsr_lightning.load_lm(root / "model.pth", root / "model.json")
