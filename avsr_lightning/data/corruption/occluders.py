@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,14 @@ def _augmentation():
 class OccluderBank:
     """Lists usable occluders once; ``draw(rng, side)`` returns an augmented grey patch and its alpha.
 
+    Decoded occluders are cached (``cache_size`` per worker) and shrunk to ``max_side`` px before augmentation.
+
     An image without its mask is skipped with one warning naming the file, and counted in
     ``missing_masks``; a directory with no usable pair is a configuration error.
     """
 
-    def __init__(self, directory: str | os.PathLike, augment: bool = True) -> None:
+    def __init__(self, directory: str | os.PathLike, augment: bool = True, cache_size: int = 512,
+                 max_side: int | None = 128) -> None:
         self.directory = Path(directory)
         image_dir, mask_dir = self.directory / IMAGE_DIR, self.directory / MASK_DIR
         if not image_dir.is_dir():
@@ -51,6 +55,9 @@ class OccluderBank:
         if not self.pairs:
             raise FileNotFoundError(f"no occluder image with a mask under {self.directory}")
         self.augment = augment
+        self.cache_size = cache_size
+        self.max_side = max_side
+        self._cache: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._pipeline = None
 
     def __len__(self) -> int:
@@ -59,10 +66,16 @@ class OccluderBank:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_pipeline"] = None
+        state["_cache"] = OrderedDict()
         return state
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """RGB uint8 image (masked) and uint8 mask of the same size."""
+        """RGB uint8 image (masked) and uint8 mask of the same size; decoded files are kept in an LRU cache
+        (decoding the image and its x4 mask costs more than the rest of the corruption)."""
+        cached = self._cache.get(index)
+        if cached is not None:
+            self._cache.move_to_end(index)
+            return cached
         import cv2
 
         image_path, mask_path = self.pairs[index]
@@ -74,6 +87,17 @@ class OccluderBank:
         if mask.shape != image.shape[:2]:
             mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LANCZOS4)
         image = cv2.bitwise_and(image, image, mask=mask)
+        if self.max_side and max(image.shape[:2]) > self.max_side:
+            # occluders end up <= 45 px: augmenting a 128-px copy instead of the full image keeps the look and
+            # costs a fraction (the reference augmented full-size images)
+            scale = self.max_side / max(image.shape[:2])
+            new_size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+            image = cv2.resize(image, new_size, interpolation=cv2.INTER_AREA)
+            mask = cv2.resize(mask, new_size, interpolation=cv2.INTER_AREA)
+        if self.cache_size > 0:
+            self._cache[index] = (image, mask)
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return image, mask
 
     def draw(self, rng: np.random.Generator, side: int) -> tuple[np.ndarray, np.ndarray, str]:

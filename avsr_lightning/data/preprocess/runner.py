@@ -105,7 +105,7 @@ def process_clip(relpath: str, raw_root: str | os.PathLike, out_root: str | os.P
         text_src = raw_root / f"{relpath}.txt"
         if not text_src.is_file():
             raise MediaError(text_src, "transcript file is missing")
-        frames = read_video(src)
+        frames = read_video(src, threads=0)
         raw = _raw_landmarks(landmark_root, relpath, frames, detector)
         points = smooth_landmarks(interpolate_missing(raw, landmark_root / relpath), half_window=window // 2)
         aligned, transformed = align_clip(frames, points, mean_face)
