@@ -70,6 +70,8 @@ class LRSDataModule(pl.LightningDataModule):
         test_occluder_size: occluder side in the AV-RelScore protocol (42 LRS3, 30 LRS2, spec §7.1).
         split_prefix: prefix for bare ``spk/utt`` ids (default: inferred from ``<root>/Video``).
         max_bad_fraction: stop when more than this fraction of utterances cannot be loaded.
+        bucketed: group utterances of similar length (jittered each epoch); False = random batches as in the
+            reference loader (more padding).
         tokenizer: text → ids (default the reference :class:`CharTokenizer`).
     """
 
@@ -103,6 +105,7 @@ class LRSDataModule(pl.LightningDataModule):
         max_bad_fraction: float = 0.05,
         pin_memory: Optional[bool] = None,
         persistent_workers: bool = False,
+        bucketed: bool = True,
         tokenizer: Optional[Tokenizer] = None,
     ) -> None:
         super().__init__()
@@ -147,6 +150,7 @@ class LRSDataModule(pl.LightningDataModule):
         self.max_bad_fraction = max_bad_fraction
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.persistent_workers = persistent_workers
+        self.bucketed = bucketed
         self.tokenizer = tokenizer or CharTokenizer()
         self.datasets: dict[str, Any] = {}
         self.samplers: dict[str, Any] = {}
@@ -236,7 +240,8 @@ class LRSDataModule(pl.LightningDataModule):
             budget = max(budget, longest)  # never drop an evaluation utterance for being long
         sampler = FrameBudgetBatchSampler(lengths, max_frames=budget, batch_size=self.batch_size if budget is None
                                           else None, shuffle=train, seed=self.seed, num_replicas=world, rank=rank,
-                                          max_length=max_len, curriculum=self.curriculum if train else None)
+                                          max_length=max_len, curriculum=self.curriculum if train else None,
+                                          bucketed=self.bucketed or not train)
         if sampler.num_too_long:
             log.warning("%d training utterances longer than max_length=%s frames are excluded", sampler.num_too_long,
                         max_len)
