@@ -1,7 +1,7 @@
 """Training-step benchmark: forward + backward of every architecture at default (reference) sizes.
 
-Prints one JSON document: per architecture the median milliseconds of ``model.loss(...)`` +
-``backward()`` on a batch of 4 x 75 frames (3 s at 25 fps, audio 640 samples per frame, lengths
+Prints one JSON document: per architecture the median wall-clock (and process CPU) milliseconds of
+``model.loss(...)`` + ``backward()`` on a batch of 4 x 75 frames (3 s at 25 fps, audio 640 samples per frame, lengths
 75/70/60/50, 30 labels), and the peak memory the step adds (CUDA: ``max_memory_allocated``; CPU: the
 growth of the process' peak RSS, measured in a fresh subprocess per architecture so runs don't mix).
 A ``components`` section times the rel-pos self-attention side by side: the fast path
@@ -70,18 +70,21 @@ def bench_arch(arch: str, device: torch.device, repeats: int, warmup: int, batch
         base_cuda = torch.cuda.memory_allocated(device)
     for _ in range(warmup):
         step()
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
         _sync(device)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         loss = step()
         _sync(device)
         times.append((time.perf_counter() - start) * 1000.0)
+        cpu_times.append((time.process_time() - cpu_start) * 1000.0)
     result = {
         "arch": arch, "device": str(device), "batch": batch, "frames": frames,
         "params": sum(p.numel() for p in model.parameters()),
         "fwd_bwd_ms_median": round(sorted(times)[len(times) // 2], 1),
         "fwd_bwd_ms_all": [round(t, 1) for t in times],
+        # CPU time of all threads: on a shared machine wall time inflates, this much less so
+        "fwd_bwd_process_cpu_ms_median": round(sorted(cpu_times)[len(cpu_times) // 2], 1),
         "loss": round(float(loss), 4),
     }
     if device.type == "cuda":
