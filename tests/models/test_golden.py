@@ -8,9 +8,17 @@ import pytest
 import torch
 
 from avsr_lightning.loss import add_sos_eos, label_smoothing_loss, token_accuracy
-from avsr_lightning.models import (AudioFrontend, ConformerEncoder, CTCHead, FusionMLP, RelPositionalEncoding,
-                                   RelPositionMultiHeadAttention, ReliabilityFusion, TransformerDecoder,
-                                   VisualContextAttention)
+from avsr_lightning.models import (
+    AudioFrontend,
+    ConformerEncoder,
+    CTCHead,
+    FusionMLP,
+    ReliabilityFusion,
+    RelPositionalEncoding,
+    RelPositionMultiHeadAttention,
+    TransformerDecoder,
+    VisualContextAttention,
+)
 from avsr_lightning.models.ctc import ctc_loss
 
 TOL = 1e-5

@@ -8,8 +8,13 @@ import pytest
 import torch
 
 from avsr_lightning.models import ARCHITECTURES
-from avsr_lightning.weights import (CheckpointError, load_model, load_strict, save_reference_checkpoint,
-                                    to_reference_state_dict)
+from avsr_lightning.weights import (
+    CheckpointError,
+    load_model,
+    load_strict,
+    save_reference_checkpoint,
+    to_reference_state_dict,
+)
 
 from ..models._tiny import EXTRA, TINY, tiny_model
 
