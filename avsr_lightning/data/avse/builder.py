@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .formats import INTERFERER_TYPES, Interferer, MaskerEntry, Scene, TargetEntry, load_masker_list, \
     load_scenes, load_target_list, save_scenes
 
@@ -92,18 +94,33 @@ def group_maskers(maskers: Sequence[MaskerEntry]) -> list[list[MaskerEntry]]:
     return list(groups.values())
 
 
-def _choose_masker(rng: random.Random, groups: list[list[MaskerEntry]], dataset: str, required: int,
-                   kind: str, target: str) -> MaskerEntry:
+class _Pool:
+    """The balancing groups of one interferer type, seen from one dataset, for fast eligibility tests.
+
+    Every group stays in the list (the challenge draws the group *before* filtering by dataset and length);
+    inside a group only the dataset's files are kept, in file order, with their lengths as an array, so
+    "the long-enough files of this group" is one vectorised comparison instead of a Python scan.
+    """
+
+    def __init__(self, groups: list[list[MaskerEntry]], dataset: str) -> None:
+        self.entries = [[m for m in g if m.dataset == dataset] for g in groups]
+        self.lengths = [np.array([m.nsamples for m in g], dtype=np.int64) for g in self.entries]
+        self.longest = max((int(a.max()) for a in self.lengths if a.size), default=-1)
+
+
+def _choose_masker(rng: random.Random, pool: _Pool, dataset: str, required: int, kind: str,
+                   target: str) -> MaskerEntry:
     # The challenge redraws the group until one has a long-enough file of the dataset, forever if none has
     # one (spec §6 bug 3). Checking first (without drawing) keeps the draw sequence and fails with a reason.
-    if not any(m.dataset == dataset and m.nsamples >= required for g in groups for m in g):
+    if pool.longest < required:
         raise ValueError(f"no {kind} masker of dataset {dataset!r} has >= {required} samples "
                          f"(needed for target {target!r}); add longer maskers or drop that target")
+    groups = range(len(pool.entries))
     while True:
-        group = rng.choice(groups)
-        eligible = [m for m in group if m.dataset == dataset and m.nsamples >= required]
-        if eligible:
-            return rng.choice(eligible)
+        g = rng.choice(groups)
+        eligible = np.flatnonzero(pool.lengths[g] >= required)  # indices of the eligible files, in file order
+        if eligible.size:
+            return pool.entries[g][int(rng.choice(eligible))]  # same draw as choice(list of eligible files)
 
 
 def _draw_types(rng: random.Random, config: SceneBuilderConfig, n: int) -> list[str]:
@@ -128,11 +145,11 @@ def build_scenes(dataset: str, n_scenes: int, targets: Sequence[TargetEntry],
     pool = [t for t in targets if t.dataset == dataset]
     if not pool:
         raise ValueError(f"no targets of dataset {dataset!r} in the target list")
-    groups = {}
+    pools = {}
     for kind in config.interferer_types:
         if not maskers.get(kind):
             raise ValueError(f"interferer type {kind!r} is enabled but its masker list is empty")
-        groups[kind] = group_maskers(maskers[kind])
+        pools[kind] = _Pool(group_maskers(maskers[kind]), dataset)
 
     # 1-2. targets (SB1:243-275)
     rng.shuffle(pool)
@@ -151,7 +168,7 @@ def build_scenes(dataset: str, n_scenes: int, targets: Sequence[TargetEntry],
             start = min(target.nsamples, rng.randint(0, 0))
             end = max(0, target.nsamples - rng.randint(0, 0))
             required = end - start
-            masker = _choose_masker(rng, groups[kind], dataset, required, kind, target.wavfile)
+            masker = _choose_masker(rng, pools[kind], dataset, required, kind, target.wavfile)
             offset = rng.randint(0, masker.nsamples - required)
             picked.append(Interferer(kind, masker.name, offset, start, end))
         all_interferers.append(tuple(picked))
