@@ -59,6 +59,8 @@ class AVSEDataModule(LRSDataModule):
         crop_frames: crop training items to this many frames *after* full-length mixing (None = whole).
         exact_mixing: the challenge's exact weighted RMS (True) or the Parseval form (within §7.3 tolerance).
         normalize_audio: per-utterance zero-mean/unit-variance of the mixture (the LRS pipeline's input).
+        report_snr_step: validation/test items report ``snr`` as the centre of this dB band, so reports group
+            scenes by interferer type and SNR band (the scene id is in the item id); null = exact SNR.
         The remaining arguments are :class:`LRSDataModule`'s (frame budget, workers, visual corruption, ...).
     """
 
@@ -84,6 +86,7 @@ class AVSEDataModule(LRSDataModule):
         crop_frames: Optional[int] = None,
         exact_mixing: bool = True,
         normalize_audio: bool = True,
+        report_snr_step: Optional[float] = 5.0,
         max_frames: Optional[int] = 2400,
         batch_size: Optional[int] = None,
         num_workers: int = 4,
@@ -130,6 +133,7 @@ class AVSEDataModule(LRSDataModule):
         self.crop_frames = crop_frames
         self.exact_mixing = exact_mixing
         self.normalize_audio = normalize_audio
+        self.report_snr_step = report_snr_step
         self._mixer: SceneMixer | None = None
 
     # ------------------------------------------------------------------------------------------ building
@@ -192,7 +196,7 @@ class AVSEDataModule(LRSDataModule):
                            video_transform=VideoTransform(train=train), modalities=self.modalities, train=train,
                            visual=visual, seed=self.seed, crop_frames=self.crop_frames if train else None,
                            max_text_len=self.max_text_len if train else None, normalize_audio=self.normalize_audio,
-                           **source)
+                           report_snr_step=self.report_snr_step, **source)
 
     def setup(self, stage: Optional[str] = None) -> None:
         for name, path in (("avse_root", self.avse_root), ("lrs_root", self.lrs_root)):

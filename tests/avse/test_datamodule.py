@@ -139,3 +139,14 @@ def test_bad_config_fails_fast(avse_root, lrs_corpus, weight_filter, tmp_path):
     dm = make_dm(tmp_path / "missing", lrs_corpus, weight_filter, tmp_path)
     with pytest.raises(FileNotFoundError, match="avse_root"):
         dm.setup("fit")
+
+
+def test_eval_conditions_group_by_interferer_and_snr_band(avse_root, lrs_corpus, weight_filter, tmp_path):
+    dm = make_dm(avse_root, lrs_corpus, weight_filter, tmp_path)
+    dm.setup("validate")
+    ds = dm.datasets["val"]
+    for i in range(len(ds)):
+        scene, item = ds.scene_at(i), ds[(i, 0)]
+        low = np.floor(scene.snr / 5) * 5
+        assert item.condition == {"interferer": scene.interferer.type, "snr": low + 2.5, "visual": "clean"}
+        assert low <= scene.snr < low + 5 and item.id == f"{scene.scene}/{scene.target}"

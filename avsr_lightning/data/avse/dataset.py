@@ -52,6 +52,8 @@ class AVSEDataset(Dataset):
         num_frames: video frames per item (for the batch sampler), same order as the items.
         crop_frames: training crop (frames) applied *after* full-length mixing; None = whole utterance.
         normalize_audio: per-utterance zero-mean/unit-variance of ``int16 / 32768`` (the LRS pipeline's input).
+        report_snr_step: evaluation items report ``snr`` as the centre of this band (dB), so test reports
+            group scenes by interferer type and SNR band; None = the exact SNR (one group per scene).
     """
 
     def __init__(self, lrs_root: str | os.PathLike, mixer: SceneMixer, scenes: Sequence[Scene] | None = None,
@@ -59,7 +61,8 @@ class AVSEDataset(Dataset):
                  num_frames: Sequence[int | None] | None = None, tokenizer: Tokenizer | None = None,
                  video_transform: VideoTransform | None = None, modalities: Sequence[str] = ("video", "audio"),
                  train: bool = False, visual: VisualCorruption | None = None, seed: int = 0,
-                 crop_frames: int | None = None, max_text_len: int | None = None, normalize_audio: bool = True) -> None:
+                 crop_frames: int | None = None, max_text_len: int | None = None, normalize_audio: bool = True,
+                 report_snr_step: float | None = 5.0) -> None:
         if (scenes is None) == (sampler is None):
             raise ValueError("AVSEDataset: give either a fixed scene list or a SceneSampler (with targets)")
         if sampler is not None and targets is None:
@@ -81,7 +84,15 @@ class AVSEDataset(Dataset):
         self.modalities = tuple(modalities)
         self.train, self.visual, self.seed = train, visual, int(seed)
         self.crop_frames, self.max_text_len, self.normalize_audio = crop_frames, max_text_len, normalize_audio
+        self.report_snr_step = report_snr_step
         self._epoch_scenes: tuple[int, dict[str, Scene]] | None = None
+
+    def snr_band(self, snr: float) -> float:
+        """Centre of the ``report_snr_step``-dB band holding ``snr`` (e.g. -13.75 -> -12.5 for 5 dB bands)."""
+        if not self.report_snr_step:
+            return float(snr)
+        step = float(self.report_snr_step)
+        return float(np.floor(snr / step) * step + step / 2)
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -148,11 +159,15 @@ class AVSEDataset(Dataset):
         else:
             start = 0
 
-        condition: dict[str, Any] = {
-            "snr": float(scene.snr), "noise": "+".join(f"{i.type}:{i.name}" for i in scene.interferers),
-            "interferer": "+".join(i.type for i in scene.interferers), "visual": "clean", "scene": scene.scene}
-        if start:
-            condition["crop_start"] = start
+        kinds = "+".join(i.type for i in scene.interferers)
+        if self.train:
+            condition: dict[str, Any] = {
+                "snr": float(scene.snr), "noise": "+".join(f"{i.type}:{i.name}" for i in scene.interferers),
+                "interferer": kinds, "visual": "clean", "scene": scene.scene}
+            if start:
+                condition["crop_start"] = start
+        else:  # evaluation reports group by condition: interferer type and SNR band (the scene id is in ``id``)
+            condition = {"interferer": kinds, "snr": self.snr_band(scene.snr), "visual": "clean"}
         if frames is not None and self.train and self.visual is not None:
             landmarks = self._landmarks(paths, start, num_frames) if self.visual.needs_landmarks else None
             frames, info = self.visual(frames, landmarks, rng)
