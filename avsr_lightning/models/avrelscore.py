@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .conformer import ConformerEncoder, layer_norm
-from .frontends import AudioFrontend, VideoFrontend
+from .frontends import SAMPLES_PER_FRAME, AudioFrontend, VideoFrontend
 from .masking import lengths_to_mask, masked_batch_norm, match_length
 from .recognizer import Recognizer
 from .resnet import DEFAULT_WIDTHS
@@ -107,6 +107,8 @@ class AVRelScoreEncoder(ConformerEncoder):
         t = video.size(1)
         fix = self.mask_padding
         v = self.frontend_vid(video, video_lengths if fix else None)
+        if fix and audio_lengths is None:
+            audio_lengths = video_lengths * SAMPLES_PER_FRAME
         a = match_length(self.frontend_aud(audio, audio_lengths if fix else None), t)
         valid = lengths_to_mask(video_lengths, t).unsqueeze(1) if fix else None
         return v, a, valid

@@ -10,7 +10,7 @@ from typing import Sequence
 from torch import Tensor
 
 from .conformer import ConformerEncoder
-from .frontends import AudioFrontend, VideoFrontend
+from .frontends import SAMPLES_PER_FRAME, AudioFrontend, VideoFrontend
 from .masking import lengths_to_mask, match_length
 from .resnet import DEFAULT_WIDTHS
 
@@ -41,6 +41,8 @@ class AudioEncoder(ConformerEncoder):
         """(B, N) waveform -> (B, num_frames, d_model); features trimmed/zero-padded to ``num_frames``
         (the video length in the AV baseline, spec §1.9) and masked with ``frame_lengths``."""
         mask = lengths_to_mask(frame_lengths, num_frames).unsqueeze(1)
+        if self.mask_padding and audio_lengths is None:
+            audio_lengths = frame_lengths * SAMPLES_PER_FRAME
         x = self.frontend(audio, audio_lengths if self.mask_padding else None)
         x = match_length(x, num_frames)
         return self.after_norm(self.blocks(x, mask))
