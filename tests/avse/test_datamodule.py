@@ -150,3 +150,47 @@ def test_eval_conditions_group_by_interferer_and_snr_band(avse_root, lrs_corpus,
         low = np.floor(scene.snr / 5) * 5
         assert item.condition == {"interferer": scene.interferer.type, "snr": low + 2.5, "visual": "clean"}
         assert low <= scene.snr < low + 5 and item.id == f"{scene.scene}/{scene.target}"
+
+
+def _write_landmarks_and_occluders(lrs_corpus, directory):
+    import cv2
+
+    from avsr_lightning.data.landmarks import Landmarks, write_landmarks
+    from avsr_lightning.data.media import read_video
+
+    for video in (lrs_corpus / "Video").rglob("*.mp4"):
+        rel = video.relative_to(lrs_corpus / "Video").with_suffix("")
+        n = len(read_video(video))
+        points = np.zeros((n, 68, 2), np.float32)
+        angles = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+        points[:, :, 0], points[:, :, 1] = 129 + 30 * np.cos(angles), 130 + 30 * np.sin(angles)
+        points[:, 48:68, 0] = 129 + 14 * np.cos(angles[:20] * 3.4)
+        points[:, 48:68, 1] = 170 + 5 * np.sin(angles[:20] * 3.4)
+        path = lrs_corpus / "Transformed_LM" / f"{rel}.npz"
+        if not path.exists():
+            write_landmarks(path, Landmarks(points, np.tile(np.array([[110.0, 81.0]], np.float32), (n, 1))))
+    rng = np.random.default_rng(7)
+    (directory / "object_image_sr").mkdir(parents=True)
+    (directory / "object_mask_x4").mkdir(parents=True)
+    for i in range(2):
+        cv2.imwrite(str(directory / "object_image_sr" / f"obj{i}.jpeg"), np.full((64, 64, 3), rng.integers(0, 255, 3), np.uint8))
+        mask = np.zeros((256, 256), np.uint8)
+        cv2.circle(mask, (128, 128), 100, 255, -1)
+        cv2.imwrite(str(directory / "object_mask_x4" / f"obj{i}.png"), mask)
+    return directory
+
+
+def test_visual_corruption_on_cropped_scenes(avse_root, lrs_corpus, weight_filter, tmp_path):
+    occluders = _write_landmarks_and_occluders(lrs_corpus, tmp_path / "occ")
+    dm = make_dm(avse_root, lrs_corpus, weight_filter, tmp_path, visual_corruption=True, occluder_dir=str(occluders),
+                 crop_frames=12, normalize_audio=True)
+    dm.setup("fit")
+    ds = dm.datasets["train"]
+    kinds = set()
+    for epoch in range(2):
+        for i in range(6):
+            item = ds[(i, epoch)]
+            assert not isinstance(item, BadItem), item
+            assert item.video.shape == (12, 88, 88) and item.audio.shape == (12 * 640,)
+            kinds.add(item.condition["visual"])
+    assert "clean" in kinds and len(kinds) > 1
