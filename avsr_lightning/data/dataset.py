@@ -19,7 +19,7 @@ from avsr_lightning.data.corruption import functional as F
 from avsr_lightning.data.corruption.acoustic import NoiseMixer
 from avsr_lightning.data.corruption.seeding import generator_for
 from avsr_lightning.data.corruption.visual import VisualCorruption
-from avsr_lightning.data.landmarks import Landmarks, LandmarkError, interpolate_missing, read_landmarks
+from avsr_lightning.data.landmarks import LandmarkError, Landmarks, interpolate_missing, read_landmarks
 from avsr_lightning.data.manifest import Utterance, media_paths, read_transcript
 from avsr_lightning.data.media import MediaError, read_audio, read_video
 from avsr_lightning.data.transforms import VideoTransform, fit_audio_to_frames, normalize_utterance

@@ -81,7 +81,7 @@ def write_occluders(directory: Path, count: int = 3, without_mask: int = 0) -> P
 def make_corpus(root: Path, n_train: int = 8, n_val: int = 3, n_test: int = 3, seed: int = 0,
                 lengths: tuple[int, int] = (20, 40)) -> Path:
     rng = np.random.default_rng(seed)
-    train, val, test = [], [], []
+    train, val = [], []
     for i in range(n_train + n_val):
         uid = f"trainval/spk{i % 3}/{50000 + i:05d}"
         write_utterance(root, uid, int(rng.integers(*lengths)), rng)

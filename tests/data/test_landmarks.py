@@ -7,8 +7,14 @@ import pickle
 import numpy as np
 import pytest
 
-from avsr_lightning.data.landmarks import (LandmarkError, convert_pickle_to_npz, convert_pickle_tree,
-                                           interpolate_missing, read_landmarks, smooth_landmarks)
+from avsr_lightning.data.landmarks import (
+    LandmarkError,
+    convert_pickle_to_npz,
+    convert_pickle_tree,
+    interpolate_missing,
+    read_landmarks,
+    smooth_landmarks,
+)
 
 
 def _frames(n=6):

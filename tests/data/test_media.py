@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avsr_lightning.data.media import MediaError, extract_audio, read_audio, read_video, write_audio, write_video
+from avsr_lightning.data.media import (
+    MediaError,
+    extract_audio,
+    read_audio,
+    read_video,
+    write_audio,
+    write_video,
+)
 
 
 def test_video_roundtrip_keeps_frames_and_pixels(tmp_path, gen):

@@ -94,9 +94,8 @@ def test_state_dict_resumes_epoch_and_position():
 
 
 def test_lightning_set_epoch_reaches_the_batch_sampler():
-    from torch.utils.data import DataLoader
-
     from lightning.fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
 
     s = FrameBudgetBatchSampler(_lengths(20), max_frames=300)
     loader = DataLoader(list(range(20)), batch_sampler=s, collate_fn=lambda x: x)

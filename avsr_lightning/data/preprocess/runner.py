@@ -19,8 +19,15 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from avsr_lightning.data.atomic import atomic_path, write_text_atomic
-from avsr_lightning.data.landmarks import (Landmarks, LandmarkError, frames_to_array, interpolate_missing,
-                                           read_landmarks, smooth_landmarks, write_landmarks)
+from avsr_lightning.data.landmarks import (
+    LandmarkError,
+    Landmarks,
+    frames_to_array,
+    interpolate_missing,
+    read_landmarks,
+    smooth_landmarks,
+    write_landmarks,
+)
 from avsr_lightning.data.media import MediaError, extract_audio, read_video, write_audio, write_video
 from avsr_lightning.data.preprocess.alignment import AlignmentError, align_clip, crop_mouth
 from avsr_lightning.data.preprocess.detector import load_detector
