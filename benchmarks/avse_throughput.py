@@ -18,7 +18,6 @@ Throughput is the best of ``--rounds`` interleaved rounds, by wall clock and by 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import random

@@ -19,8 +19,12 @@ import logging
 from pathlib import Path
 from typing import Any, Optional
 
-from avsr_lightning.data.avse.builder import DatasetSpec, SceneBuilderConfig, SceneSampler, \
-    build_challenge_scene_lists
+from avsr_lightning.data.avse.builder import (
+    DatasetSpec,
+    SceneBuilderConfig,
+    SceneSampler,
+    build_challenge_scene_lists,
+)
 from avsr_lightning.data.avse.dataset import AVSEDataset
 from avsr_lightning.data.avse.formats import load_masker_list, load_scenes, load_target_list
 from avsr_lightning.data.avse.scene_io import AVSELayout, SceneMixer

@@ -8,10 +8,21 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from avsr_lightning.data.avse import (DatasetSpec, SceneBuilderConfig, SceneSampler, build_challenge_scene_lists,
-                                      build_scenes, load_scenes)
-from avsr_lightning.data.avse.formats import MaskerEntry, TargetEntry, save_masker_list, save_target_list, \
-    scenes_to_json
+from avsr_lightning.data.avse import (
+    DatasetSpec,
+    SceneBuilderConfig,
+    SceneSampler,
+    build_challenge_scene_lists,
+    build_scenes,
+    load_scenes,
+)
+from avsr_lightning.data.avse.formats import (
+    MaskerEntry,
+    TargetEntry,
+    save_masker_list,
+    save_target_list,
+    scenes_to_json,
+)
 
 
 def metadata(n_targets=40, seed=0):

@@ -5,7 +5,13 @@ import json
 
 import pytest
 
-from avsr_lightning.data.avse import AVSEFormatError, load_masker_list, load_scenes, load_target_list, save_scenes
+from avsr_lightning.data.avse import (
+    AVSEFormatError,
+    load_masker_list,
+    load_scenes,
+    load_target_list,
+    save_scenes,
+)
 from avsr_lightning.data.avse.formats import dumps_challenge_json, parse_scene
 
 ENTRY = {"dataset": "train", "scene": "S00042", "target": {"name": "trainval/0akiEFwtkyA/50003"}, "duration": 131755,

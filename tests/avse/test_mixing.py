@@ -7,8 +7,15 @@ import scipy.io
 import scipy.signal
 import soundfile as sf
 
-from avsr_lightning.data.avse import RAMP_SAMPLES, SceneError, SpeechWeighting, load_speech_weight, mix_scene, \
-    mix_scene_float, parse_scene
+from avsr_lightning.data.avse import (
+    RAMP_SAMPLES,
+    SceneError,
+    SpeechWeighting,
+    load_speech_weight,
+    mix_scene,
+    mix_scene_float,
+    parse_scene,
+)
 
 
 def scene_entry(kind: str, offset: int, snr: float, length: int, name: str = "m1") -> dict:

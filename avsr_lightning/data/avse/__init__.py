@@ -5,11 +5,34 @@
 """
 from .builder import DatasetSpec, SceneBuilderConfig, SceneSampler, build_challenge_scene_lists, build_scenes
 from .errors import REASONS, SceneError
-from .formats import (AVSEFormatError, Interferer, MaskerEntry, Scene, TargetEntry, load_masker_list,
-                      load_noise_masker_list, load_scenes, load_speech_masker_list, load_target_list,
-                      parse_scene, save_masker_list, save_scenes, save_target_list)
-from .mixing import (RAMP_SAMPLES, SAMPLE_RATE, SpeechWeighting, apply_ramp, design_speech_weight, load_speech_weight,
-                     mix_scene, mix_scene_float, raised_cosine_ramp, set_default_speech_weight)
+from .formats import (
+                      AVSEFormatError,
+                      Interferer,
+                      MaskerEntry,
+                      Scene,
+                      TargetEntry,
+                      load_masker_list,
+                      load_noise_masker_list,
+                      load_scenes,
+                      load_speech_masker_list,
+                      load_target_list,
+                      parse_scene,
+                      save_masker_list,
+                      save_scenes,
+                      save_target_list,
+)
+from .mixing import (
+                      RAMP_SAMPLES,
+                      SAMPLE_RATE,
+                      SpeechWeighting,
+                      apply_ramp,
+                      design_speech_weight,
+                      load_speech_weight,
+                      mix_scene,
+                      mix_scene_float,
+                      raised_cosine_ramp,
+                      set_default_speech_weight,
+)
 from .render import RenderReport, render_scenes
 from .scene_io import AVSELayout, SceneMixer
 

@@ -23,8 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .formats import INTERFERER_TYPES, Interferer, MaskerEntry, Scene, TargetEntry, load_masker_list, \
-    load_scenes, load_target_list, save_scenes
+from .formats import (
+    INTERFERER_TYPES,
+    Interferer,
+    MaskerEntry,
+    Scene,
+    TargetEntry,
+    load_masker_list,
+    load_scenes,
+    load_target_list,
+    save_scenes,
+)
 
 __all__ = ["SceneBuilderConfig", "DatasetSpec", "build_scenes", "build_challenge_scene_lists", "SceneSampler",
            "group_maskers", "round_snr"]
