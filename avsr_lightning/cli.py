@@ -81,6 +81,7 @@ class AVSRCLI(LightningCLI):
     def after_fit(self) -> None:
         trainer = self.trainer
         ckpt = trainer.checkpoint_callback
+        log_dir = trainer.log_dir  # a collective under DDP: every rank asks
         if trainer.is_global_zero and isinstance(ckpt, ModelCheckpoint):
             score = ckpt.best_model_score
             rank_zero_info(
@@ -88,7 +89,7 @@ class AVSRCLI(LightningCLI):
                     f"best checkpoint ({ckpt.monitor}={float(score):.3f}): {ckpt.best_model_path}" if score is not None
                     else f"best checkpoint: {ckpt.best_model_path or 'none (no validation ran)'}",
                     f"last checkpoint: {ckpt.last_model_path}",
-                    f"logs and resolved config: {trainer.log_dir}",
+                    f"logs and resolved config: {log_dir}",
                 ]))
 
 

@@ -240,7 +240,8 @@ class AVSRModule(L.LightningModule):
         records = self._gather(self._test_records)
         unique = {(r["condition"], r["dataloader_idx"], r["id"]): r for r in records}  # DDP padding repeats
         records = list(unique.values())
-        summary = write_report(records, self._results_dir()) if self.trainer.is_global_zero else None
+        out_dir = self._results_dir()  # on every rank: Trainer.log_dir is a collective under DDP
+        summary = write_report(records, out_dir) if self.trainer.is_global_zero else None
         summary = self._broadcast(summary)
         overall = summary["overall"]
         self.log("test/wer", float(overall["wer"]), sync_dist=False, add_dataloader_idx=False)
@@ -252,7 +253,7 @@ class AVSRModule(L.LightningModule):
             lines = [f"{name}: WER {r['wer']:.3f}, CER {r['cer']:.3f} ({r['utterances']} utterances)"
                      for name, r in summary["conditions"].items()]
             print("\n".join(lines + [f"WER: {overall['wer']:.3f}, CER: {overall['cer']:.3f}",
-                                     f"test report written to {self._results_dir()}"]), flush=True)
+                                     f"test report written to {out_dir}"]), flush=True)
 
     def predict_step(self, batch: AVBatch, batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
         nbest = self.test_decoder(self.model, batch)

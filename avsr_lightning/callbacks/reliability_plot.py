@@ -71,6 +71,8 @@ class ReliabilityPlot(L.Callback):
             self._batch = batch
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Trainer.log_dir broadcasts under DDP: every rank must ask, before the rank-0-only work below
+        log_dir = trainer.log_dir or trainer.default_root_dir
         batch, self._batch = self._batch, None
         model = getattr(pl_module, "model", pl_module)
         if batch is None or not hasattr(model, "reliability"):
@@ -81,7 +83,7 @@ class ReliabilityPlot(L.Callback):
                                        batch.audio_lengths[:k])
         fig = plot_reliability(scores, batch.video_lengths[:k].cpu(), batch.ids[:k], batch.conditions[:k],
                                title=f"reliability scores, step {trainer.global_step}")
-        out_dir = Path(trainer.log_dir or trainer.default_root_dir) / "reliability"
+        out_dir = Path(log_dir) / "reliability"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"step_{trainer.global_step:07d}.png"
         tmp = out_dir / f".{path.name}.tmp{os.getpid()}.png"
