@@ -114,3 +114,16 @@ def test_bad_scenes_are_reported_not_fatal(tmp_path, avse_root, weight_filter):
     # a missing target video is reported when a video is requested
     report = render_scenes(scenes[:1], root, tmp_path / "out2", weight_filter, video="link")
     assert report.skipped[0]["reason"] == "missing_file" and "video" in report.skipped[0]["detail"]
+
+
+def test_duration_mismatch_is_reported(tmp_path, avse_root, weight_filter):
+    scene = load_scenes(avse_root / "metadata" / "scenes.train.json")[0]
+    wrong = dataclasses.replace(scene, duration=scene.duration + 640)
+    report = render_scenes([wrong], avse_root, tmp_path, weight_filter, video="none")
+    assert report.rendered == [scene.scene]  # rendered with the decoded length, as the challenge does
+    assert report.duration_mismatch == [{"scene": scene.scene, "duration": scene.duration + 640,
+                                         "decoded": scene.duration}]
+    data = sf.read(scene_output_paths(tmp_path, scene.scene)["interferer"], dtype="int16")[0]
+    ramp = (np.cos(np.linspace(np.pi, 2 * np.pi, 8000)) + 1) / 2  # the interferer fades in and out (§7.4)
+    assert np.all(np.abs(data[:8000]) <= np.ceil(ramp * 32767) + 1)
+    assert np.all(np.abs(data[-8000:]) <= np.ceil(ramp[::-1] * 32767) + 1) and data[0] == 0 and data[-1] == 0
