@@ -194,3 +194,16 @@ def test_visual_corruption_on_cropped_scenes(avse_root, lrs_corpus, weight_filte
             assert item.video.shape == (12, 88, 88) and item.audio.shape == (12 * 640,)
             kinds.add(item.condition["visual"])
     assert "clean" in kinds and len(kinds) > 1
+
+
+def test_sampled_multi_interferer_scenes(avse_root, lrs_corpus, weight_filter, tmp_path):
+    dm = make_dm(avse_root, lrs_corpus, weight_filter, tmp_path, train_mode="sample", interferer_counts=[2, 3],
+                 multi_snr=(-5.0, 5.0))
+    dm.setup("fit")
+    ds = dm.datasets["train"]
+    for i in range(4):
+        item = ds[(i, 1)]
+        assert not isinstance(item, BadItem), item
+        scene = ds.scene_at(i, 1)
+        assert len(scene.interferers) in (2, 3) and -5 <= scene.snr <= 5
+        assert item.condition["interferer"] == "+".join(x.type for x in scene.interferers)
