@@ -105,20 +105,22 @@ class CTCPrefixScorer:
         # phi_t = r^b_t(h) if c repeats the last label of h, else r^n_t(h) + r^b_t(h)
         log_phi = torch.where(is_last.unsqueeze(0), r_prev[:, 1].unsqueeze(-1), r_sum.unsqueeze(-1))
         start = max(prefix_length, 1)
-        rn = [torch.full_like(x_c[0], LOG_ZERO) for _ in range(t_total)]
-        rb = [torch.full_like(x_c[0], LOG_ZERO) for _ in range(t_total)]
+        # forward variables of h.c, written in place: r[t, 0] = log r^n_t, r[t, 1] = log r^b_t
+        r = torch.full((t_total, 2) + tuple(x_c.shape[1:]), LOG_ZERO, dtype=x_c.dtype, device=x_c.device)
         if prefix_length == 0:
-            rn[0] = x_c[0]
+            r[0, 0] = x_c[0]
         xb_c = xb.unsqueeze(-1)
         for t in range(start, t_total):
-            rn[t] = torch.logaddexp(rn[t - 1], log_phi[t - 1]) + x_c[t]
-            rb[t] = torch.logaddexp(rn[t - 1], rb[t - 1]) + xb_c[t]
-        r = torch.stack([torch.stack(rn), torch.stack(rb)], dim=1)  # (T, 2, N, S)
+            rn_prev, rb_prev = r[t - 1, 0], r[t - 1, 1]
+            torch.logaddexp(rn_prev, rb_prev, out=r[t, 1])
+            r[t, 1] += xb_c[t]
+            torch.logaddexp(rn_prev, log_phi[t - 1], out=r[t, 0])
+            r[t, 0] += x_c[t]
         # psi = r^n_{start-1} + sum_{t >= start} phi_{t-1} x_t(c)
         if start < t_total:
-            terms = torch.cat([(log_phi[start - 1:t_total - 1] + x_c[start:]), rn[start - 1].unsqueeze(0)], 0)
+            terms = torch.cat([(log_phi[start - 1:t_total - 1] + x_c[start:]), r[start - 1, 0].unsqueeze(0)], 0)
         else:
-            terms = rn[start - 1].unsqueeze(0)
+            terms = r[start - 1, 0].unsqueeze(0)
         psi_scored = torch.logsumexp(terms, dim=0)  # (N, S)
         if scoring_ids is None:
             log_psi = psi_scored
