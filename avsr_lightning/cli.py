@@ -20,7 +20,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 
-from avsr_lightning.callbacks import AtomicCheckpointIO, ReliabilityPlot, RNGStateCallback
+from avsr_lightning.callbacks import AtomicCheckpointIO, ReliabilityPlot, ResumableModelCheckpoint, RNGStateCallback
 from avsr_lightning.lightning_module import AVSRModule
 
 __all__ = ["AVSRCLI", "main", "data_vocab_size"]
@@ -43,7 +43,7 @@ class AVSRCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data", "model.model.init_args.vocab_size", compute_fn=data_vocab_size,
                               apply_on="instantiate")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(ResumableModelCheckpoint, "checkpoint")
         parser.set_defaults({
             "checkpoint.monitor": "val/wer", "checkpoint.mode": "min", "checkpoint.save_top_k": 5,
             "checkpoint.save_last": True, "checkpoint.auto_insert_metric_name": False,

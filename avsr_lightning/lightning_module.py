@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -226,8 +225,8 @@ class AVSRModule(L.LightningModule):
 
     def test_step(self, batch: AVBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
         hypotheses = self._texts(self.test_decoder(self.model, batch))
-        several = len(self.trainer.test_dataloaders or []) > 1 if isinstance(
-            self.trainer.test_dataloaders, (list, tuple)) else False
+        loaders = self.trainer.test_dataloaders
+        several = isinstance(loaders, (list, tuple)) and len(loaders) > 1
         for i, (utt, ref, hyp) in enumerate(zip(batch.ids, batch.texts, hypotheses)):
             condition = batch.conditions[i] if i < len(batch.conditions) else {}
             name = condition_name(condition)
@@ -291,9 +290,3 @@ class AVSRModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.skipped_batches = int(checkpoint.get("avsr_skipped_batches", 0))
 
-
-def _silence_known_warnings() -> None:
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-
-
-_silence_known_warnings()

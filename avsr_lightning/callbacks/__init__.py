@@ -1,6 +1,7 @@
 """Lightning callbacks and plugins used by the training CLI."""
 from avsr_lightning.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
+from avsr_lightning.callbacks.checkpoint import ResumableModelCheckpoint
 from avsr_lightning.callbacks.reliability_plot import ReliabilityPlot
 from avsr_lightning.callbacks.rng_state import RNGStateCallback
 
-__all__ = ["AtomicCheckpointIO", "ReliabilityPlot", "RNGStateCallback"]
+__all__ = ["AtomicCheckpointIO", "ReliabilityPlot", "ResumableModelCheckpoint", "RNGStateCallback"]

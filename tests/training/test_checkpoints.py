@@ -54,9 +54,16 @@ def test_select_last_and_best(tmp_path):
 
 def test_averaged_checkpoint_tests_and_loads(tmp_path, tr):
     cli = tr.run_cli(["fit", *tr.tiny_args(tmp_path, "video", max_steps=2,
-                                            extra=["--checkpoint.every_n_train_steps", "1"])])
+                                            extra=["--trainer.val_check_interval", "1",
+                                                   "--trainer.limit_val_batches", "1"])])
     ckpt_dir = Path(cli.trainer.checkpoint_callback.dirpath)
+    chosen = select_checkpoints(ckpt_dir, last=2)
+    assert [torch.load(p, weights_only=True)["global_step"] for p in chosen] == [1, 2]
     average_main(["--dir", str(ckpt_dir), "--last", "2", "--output", str(tmp_path / "avg.ckpt")])
+    states = [torch.load(p, weights_only=True)["state_dict"] for p in chosen]
+    key = "model.ctc.ctc_lo.weight"
+    assert torch.allclose(torch.load(tmp_path / "avg.ckpt", weights_only=True)["state_dict"][key],
+                          (states[0][key] + states[1][key]) / 2)
     test = tr.run_cli(["test", *tr.tiny_args(tmp_path, "video"), "--ckpt_path", str(tmp_path / "avg.ckpt"),
                        "--model.results_dir", str(tmp_path / "report")])
     assert (tmp_path / "report" / "summary.json").is_file()
@@ -82,30 +89,32 @@ def test_atomic_save_never_leaves_a_half_written_file(tmp_path):
 
 
 def test_sigkill_mid_run_leaves_a_loadable_last_ckpt_and_training_resumes(tmp_path, tr):
+    # last.ckpt after every update (ResumableModelCheckpoint refreshes it even without a new val/wer)
     args = tr.tiny_args(tmp_path, "video", max_steps=500,
                         extra=["--checkpoint.every_n_train_steps", "1", "--checkpoint.save_top_k", "1"])
+    log = open(tmp_path / "fit.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "avsr_lightning", "fit", *args], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"})
     try:
         deadline = time.monotonic() + 150
         last = None
         while time.monotonic() < deadline and proc.poll() is None:
             found = list(tmp_path.rglob("last.ckpt"))
-            if found and found[0].stat().st_mtime > 0:
-                try:
-                    if torch.load(found[0], weights_only=True)["global_step"] >= 3:
-                        last = found[0]
-                        break
-                except Exception:  # noqa: BLE001 - a reader may race the rename; retry
-                    pass
+            if found:
+                # never a partial file: every read of a visible last.ckpt must succeed
+                if torch.load(found[0], weights_only=True)["global_step"] >= 3:
+                    last = found[0]
+                    break
             time.sleep(0.2)
-        assert last is not None, "training did not write last.ckpt in time"
+        assert last is not None, ("training did not write last.ckpt in time (exit code "
+                                  f"{proc.poll()}):\n" + (tmp_path / "fit.log").read_text()[-3000:])
         os.kill(proc.pid, signal.SIGKILL)  # kill mid-run (it may be saving the next checkpoint right now)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+        log.close()
     state = torch.load(last, weights_only=True)
     step = state["global_step"]
     assert step >= 3 and state["optimizer_states"] and "avsr_rng_states" in state
