@@ -33,14 +33,27 @@ _LIMITED_TO_FULL = np.clip(np.rint((np.arange(256) - 16) * (255.0 / 219.0)), 0, 
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG
 
 
-def _luma(frame) -> np.ndarray:
-    """Grey (H, W) uint8 of a decoded frame; for YUV input only the luma plane is read (no colour conversion)."""
+def _luma(frame, out: np.ndarray | None = None) -> np.ndarray:
+    """Grey (H, W) uint8 of a decoded frame; for YUV input only the luma plane is read (no colour conversion).
+
+    With ``out`` (a (H, W) uint8 view into the clip buffer) the plane is written there directly: one copy per
+    frame instead of a copy plus a final ``np.stack``."""
     if frame.format.name in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray"):
         plane = frame.planes[0]
         y = np.frombuffer(plane, dtype=np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
         full = frame.format.name in ("gray", "yuvj420p", "yuvj422p", "yuvj444p") or frame.color_range == _FULL_RANGE
-        return y.copy() if full else _LIMITED_TO_FULL[y]
-    return frame.to_ndarray(format="gray")
+        if out is None:
+            return y.copy() if full else _LIMITED_TO_FULL[y]
+        if full:
+            out[...] = y
+        else:
+            np.take(_LIMITED_TO_FULL, y, out=out)
+        return out
+    grey = frame.to_ndarray(format="gray")
+    if out is None:
+        return grey
+    out[...] = grey
+    return out
 
 
 def _grey_frame(image: np.ndarray):
@@ -74,7 +87,7 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None,
     path = Path(path)
     if not path.is_file():
         raise MediaError(path, "video file is missing")
-    frames: list[np.ndarray] = []
+    frames = _FrameBuffer(path)
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -85,8 +98,11 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None,
             else:
                 stream.thread_type = "AUTO"
                 stream.codec_context.thread_count = threads
+            expected = stream.frames or 0  # from the mp4 index; only a capacity hint
+            if max_frames is not None:
+                expected = min(expected, max_frames) if expected else max_frames
             for frame in container.decode(stream):
-                frames.append(_luma(frame))
+                frames.append(frame, expected)
                 if max_frames is not None and len(frames) >= max_frames:
                     break
     except MediaError:
@@ -96,9 +112,42 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None,
             raise MediaError(path, f"video cannot be decoded ({type(err).__name__}: {err})") from err
         # A truncated file often decodes up to the damage: keep what decoded (the caller cuts the audio).
         (warn or (lambda m: warnings.warn(m, stacklevel=3)))(f"{path}: video truncated after {len(frames)} frames ({err})")
-    if not frames:
+    if not len(frames):
         raise MediaError(path, "video has zero frames")
-    return np.stack(frames)
+    return frames.array()
+
+
+class _FrameBuffer:
+    """Decoded grey frames written into one growing (T, H, W) uint8 array (no per-frame arrays to stack)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._data: np.ndarray | None = None
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, frame, expected: int = 0) -> None:
+        if self._data is None:
+            grey = _luma(frame)
+            self._data = np.empty((max(expected, 16),) + grey.shape, np.uint8)
+            self._data[0] = grey
+        else:
+            if (frame.height, frame.width) != self._data.shape[1:]:
+                raise MediaError(self._path, f"frame size changes from {self._data.shape[1:]} to "
+                                             f"{(frame.height, frame.width)} at frame {self._count}")
+            if self._count == len(self._data):
+                grown = np.empty((2 * len(self._data),) + self._data.shape[1:], np.uint8)
+                grown[: self._count] = self._data
+                self._data = grown
+            _luma(frame, self._data[self._count])
+        self._count += 1
+
+    def array(self) -> np.ndarray:
+        """The frames decoded so far, (T, H, W) uint8 (a view when the capacity was exact)."""
+        assert self._data is not None
+        return self._data if self._count == len(self._data) else self._data[: self._count].copy()
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE,

@@ -160,27 +160,69 @@ def overlay(frame: np.ndarray, patch: np.ndarray, alpha: np.ndarray, row: int, c
 
 def occlude(frames: np.ndarray, patch: np.ndarray, alpha: np.ndarray, frame_indices: np.ndarray,
             positions: np.ndarray) -> np.ndarray:
-    """Overlay one occluder on ``frames[frame_indices[k]]`` at ``positions[k] = (row, col)`` (top-left)."""
+    """Overlay one occluder on ``frames[frame_indices[k]]`` at ``positions[k] = (row, col)`` (top-left).
+
+    Same result as :func:`overlay` frame by frame, but blended for the whole segment at once with one fancy
+    index (a Python loop per frame cost more than the blending itself).
+    """
     out = np.array(frames, copy=True)
-    for idx, (row, col) in zip(frame_indices, positions):
-        out[idx] = overlay(out[idx], patch, alpha, int(row), int(col))
+    frame_indices = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
+    if len(frame_indices) == 0:
+        return out
+    positions = np.asarray(positions, dtype=np.int64).reshape(-1, 2)
+    H, W = out.shape[1:]
+    h, w = patch.shape
+    rows, cols = positions[:, 0], positions[:, 1]
+    visible = (rows < H) & (rows + h > 0) & (cols < W) & (cols + w > 0)
+    if not visible.all():  # a patch fully outside leaves its frame unchanged
+        frame_indices, rows, cols = frame_indices[visible], rows[visible], cols[visible]
+        if len(frame_indices) == 0:
+            return out
+    alpha = np.asarray(alpha, dtype=np.float32)
+    weighted = alpha * np.asarray(patch, dtype=np.float32)
+    keep = np.float32(1.0) - alpha
+    r = rows[:, None, None] + np.arange(h)[None, :, None]
+    c = cols[:, None, None] + np.arange(w)[None, None, :]
+    flat = (frame_indices[:, None, None] * H + r) * W + c  # (n, h, w) indices into the flat video
+    if rows.min() < 0 or cols.min() < 0 or rows.max() + h > H or cols.max() + w > W:
+        # partly outside: blend only the in-frame pixels (a clipped index would write a pixel twice)
+        valid = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+        flat = flat[valid]
+        weighted = np.broadcast_to(weighted, valid.shape)[valid]
+        keep = np.broadcast_to(keep, valid.shape)[valid]
+    view = out.reshape(-1)
+    region = view.take(flat).astype(np.float32)
+    view.put(flat, np.clip(np.rint(weighted + keep * region), 0, 255).astype(np.uint8))
     return out
 
 
 def gaussian_pixel_noise(frames: np.ndarray, variance: float, rng: np.random.Generator) -> np.ndarray:
-    """``x/255 + N(0, variance)``, clipped to [0, 1], back to uint8 (skimage ``random_noise`` 'gaussian')."""
-    x = frames.astype(np.float32) * np.float32(1.0 / 255.0)
-    x += rng.standard_normal(x.shape, dtype=np.float32) * np.float32(np.sqrt(max(variance, 0.0)))
+    """``x/255 + N(0, variance)``, clipped to [0, 1], back to uint8 (skimage ``random_noise`` 'gaussian').
+
+    float32 throughout and in place (the normal draw is the only full-size temporary)."""
+    x = rng.standard_normal(frames.shape, dtype=np.float32)
+    x *= np.float32(np.sqrt(max(variance, 0.0)))
+    x += frames.astype(np.float32) * np.float32(1.0 / 255.0)
     np.clip(x, 0.0, 1.0, out=x)
-    return np.rint(x * 255.0).astype(np.uint8)
+    x *= np.float32(255.0)
+    np.rint(x, out=x)
+    return x.astype(np.uint8)
 
 
 def gaussian_blur(frames: np.ndarray, sigma: float, kernel_size: int = 7) -> np.ndarray:
-    """Per-frame Gaussian blur with a ``kernel_size`` square kernel (reflect-101 border, like torchvision)."""
+    """Per-frame Gaussian blur with a ``kernel_size`` square kernel (reflect-101 border, like torchvision).
+
+    The frames are blurred in one OpenCV call as the channels of one (H, W, T) image (channels are filtered
+    independently, so this equals blurring frame by frame); OpenCV caps channels at 512, hence the chunks."""
     import cv2
 
+    frames = np.asarray(frames)
+    if frames.ndim != 3 or len(frames) == 0:
+        return np.array(frames, copy=True)
     out = np.empty_like(frames)
-    for i, frame in enumerate(frames):
-        out[i] = cv2.GaussianBlur(frame, (kernel_size, kernel_size), sigmaX=float(sigma), sigmaY=float(sigma),
-                                  borderType=cv2.BORDER_REFLECT_101)
+    for s in range(0, len(frames), 512):
+        stack = np.ascontiguousarray(frames[s:s + 512].transpose(1, 2, 0))
+        blurred = cv2.GaussianBlur(stack, (kernel_size, kernel_size), sigmaX=float(sigma), sigmaY=float(sigma),
+                                   borderType=cv2.BORDER_REFLECT_101)
+        out[s:s + 512] = blurred.reshape(stack.shape).transpose(2, 0, 1)
     return out
