@@ -13,14 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 
-from avsr_lightning.callbacks import AtomicCheckpointIO, ReliabilityPlot, ResumableModelCheckpoint, RNGStateCallback
+from avsr_lightning.callbacks import (
+    AtomicCheckpointIO,
+    ReliabilityPlot,
+    ResumableModelCheckpoint,
+    RNGStateCallback,
+)
 from avsr_lightning.lightning_module import AVSRModule
 
 __all__ = ["AVSRCLI", "main", "data_vocab_size"]

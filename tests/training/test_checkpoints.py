@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from avsr_lightning.callbacks.atomic_checkpoint_io import atomic_torch_save
-from avsr_lightning.tools.average_checkpoints import average_checkpoints, main as average_main, select_checkpoints
+from avsr_lightning.tools.average_checkpoints import average_checkpoints, select_checkpoints
+from avsr_lightning.tools.average_checkpoints import main as average_main
 
 
 def _ckpt(path: Path, step: int, weight: torch.Tensor, score: float | None = None) -> Path:

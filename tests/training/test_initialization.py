@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from avsr_lightning.initialization import CheckpointError, initialize_model
-from avsr_lightning.models import Conformer, VideoFrontend, AudioFrontend
+from avsr_lightning.models import AudioFrontend, Conformer, VideoFrontend
 
 
 def _tiny(cls, seed, **kw):
