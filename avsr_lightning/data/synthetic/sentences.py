@@ -1,8 +1,8 @@
 """Everyday-English sentences from a small grammar written for this project.
 
 The vocabulary is small (57 words) and chosen so that words differ in what the lips do (bilabial
-closures in *MOM*, *BOB*, *PUT*, *BALL*; rounding in *YOU*, *SHOE*, *WHO*; wide openings in *CAR*,
-*FOUND*; spread lips in *SEE*, *TEA*), which keeps lip reading learnable in minutes on a CPU. Three
+closures in *MOM*, *BOB*, *PUT*, *BALL*; rounding in *YOU*, *SHOES*, *MOVE*; wide openings in *CAR*,
+*FOUND*; spread lips in *SEE*, *KEYS*), which keeps lip reading learnable in minutes on a CPU. Three
 templates give 7296 distinct sentences of 5-8 words (about 2-3 s of slowish speech). A fixed,
 seed-independent subset of sentences is *held out*: it never appears in training, only in val/test.
 """
