@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 
 import pytest
 
@@ -9,8 +10,10 @@ from .conftest import TINY
 
 
 @pytest.mark.parametrize("config", ["configs/demo.yaml"])
-def test_short_cpu_fit_through_the_cli_reduces_training_loss(tiny_corpus, tmp_path, repo_root, config):
+def test_short_cpu_fit_through_the_cli_reduces_training_loss(tiny_corpus, tmp_path, repo_root, config, monkeypatch):
     from avsr_lightning.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["avsr_lightning"])  # the CLI gets its arguments from `args` only
 
     main([
         "fit", "--config", str(repo_root / config), "--config", str(repo_root / "configs/model/tiny_avrelscore.yaml"),
