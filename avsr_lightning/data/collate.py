@@ -44,14 +44,16 @@ def pad_samples(samples: Sequence[Sample]) -> AVBatch:
     video = None
     if samples[0].video is not None:
         h, w = samples[0].video.shape[1:]
-        video = torch.zeros(batch_size, t_max, h, w, dtype=torch.float32)
+        video = torch.empty(batch_size, t_max, h, w, dtype=torch.float32)  # only the padding is zeroed
         for i, s in enumerate(samples):
             video[i, : s.video.shape[0]] = s.video
+            video[i, s.video.shape[0]:] = 0.0
     audio = None
     if samples[0].audio is not None:
-        audio = torch.zeros(batch_size, t_max * SAMPLES_PER_FRAME, dtype=torch.float32)
+        audio = torch.empty(batch_size, t_max * SAMPLES_PER_FRAME, dtype=torch.float32)
         for i, s in enumerate(samples):
             audio[i, : s.audio.shape[0]] = s.audio
+            audio[i, s.audio.shape[0]:] = 0.0
     target_lengths = torch.tensor([len(s.targets) for s in samples], dtype=torch.long)
     targets = torch.full((batch_size, max(1, int(target_lengths.max()))), -1, dtype=torch.long)
     for i, s in enumerate(samples):

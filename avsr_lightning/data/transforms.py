@@ -42,10 +42,13 @@ class VideoTransform:
             dy, dx = int(rng.integers(0, h - self.crop + 1)), int(rng.integers(0, w - self.crop + 1))
         else:
             dy, dx = (h - self.crop) // 2, (w - self.crop) // 2
-        clip = frames[:, dy:dy + self.crop, dx:dx + self.crop]
+        if not frames.flags.writeable or any(s < 0 for s in frames.strides):
+            frames = np.array(frames, order="C")  # torch needs a writable, positively strided array
+        # crop and flip as torch views/copies, then one conversion straight into a contiguous float tensor
+        clip = torch.from_numpy(frames)[:, dy:dy + self.crop, dx:dx + self.crop]
         if self.train and rng.random() < self.flip_prob:
-            clip = clip[:, :, ::-1]
-        video = torch.from_numpy(np.ascontiguousarray(clip)).to(torch.float32)
+            clip = clip.flip(-1)
+        video = torch.empty(clip.shape, dtype=torch.float32).copy_(clip)  # always a fresh tensor: never the input
         video = video.mul_(1.0 / (255.0 * self.std)).sub_(self.mean / self.std)
         if self.train:
             if self.time_mask_max > 0:

@@ -196,11 +196,22 @@ def occlude(frames: np.ndarray, patch: np.ndarray, alpha: np.ndarray, frame_indi
     return out
 
 
-def gaussian_pixel_noise(frames: np.ndarray, variance: float, rng: np.random.Generator) -> np.ndarray:
+def gaussian_pixel_noise(frames: np.ndarray, variance: float, rng: np.random.Generator,
+                         fast: bool = False) -> np.ndarray:
     """``x/255 + N(0, variance)``, clipped to [0, 1], back to uint8 (skimage ``random_noise`` 'gaussian').
 
-    float32 throughout and in place (the normal draw is the only full-size temporary)."""
-    x = rng.standard_normal(frames.shape, dtype=np.float32)
+    float32 throughout and in place (the normal draw is the only full-size temporary). ``fast=True`` draws
+    the same N(0, 1) float32 noise with torch's vectorised sampler (~2.5x faster than numpy's ziggurat, the
+    largest cost of visual corruption) from a torch generator seeded by one draw of ``rng``: as
+    deterministic, but its bits may depend on the CPU's vector unit, so the reproducible test protocol keeps
+    the numpy path."""
+    if fast:
+        import torch
+
+        generator = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
+        x = torch.randn(frames.shape, generator=generator, dtype=torch.float32).numpy()
+    else:
+        x = rng.standard_normal(frames.shape, dtype=np.float32)
     x *= np.float32(np.sqrt(max(variance, 0.0)))
     x += frames.astype(np.float32) * np.float32(1.0 / 255.0)
     np.clip(x, 0.0, 1.0, out=x)

@@ -44,6 +44,9 @@ class VisualCorruption:
     blur_kernel: int = 7
     landmark_points: tuple[int, int] = (48, 67)
     reference_quirks: bool = False
+    #: training draws (``condition=None``) sample pixel noise with torch's faster sampler (same distribution);
+    #: forced conditions (the reproducible test protocol) always use numpy's bit-stable stream
+    fast_training_noise: bool = True
 
     def __post_init__(self) -> None:
         if abs(sum(self.noise_probs) - 1.0) > 1e-6 or min(self.noise_probs) < 0:
@@ -66,6 +69,7 @@ class VisualCorruption:
     # ----------------------------------------------------------------------------------------------
     def __call__(self, frames: np.ndarray, landmarks: Landmarks | None, rng: np.random.Generator,
                  condition: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        fast_noise = condition is None and self.fast_training_noise
         if condition is None:
             if rng.random() < self.clean_prob:
                 return frames, {"visual": "clean"}
@@ -85,7 +89,7 @@ class VisualCorruption:
         if condition in ("noise", "occlusion_noise", "blur"):
             freq = int(rng.integers(1, 4))
             force = "blur" if condition == "blur" else None
-            frames, info["noise_segments"] = self.noise_sequence(frames, freq, rng, force=force)
+            frames, info["noise_segments"] = self.noise_sequence(frames, freq, rng, force=force, fast=fast_noise)
         return frames, info
 
     def _placement(self, landmarks: Landmarks, frame: int, k: int, point: int, offset: int) -> tuple[int, int]:
@@ -117,8 +121,8 @@ class VisualCorruption:
                             "occluder": name})
         return frames, records
 
-    def noise_sequence(self, frames: np.ndarray, freq: int, rng: np.random.Generator,
-                       force: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    def noise_sequence(self, frames: np.ndarray, freq: int, rng: np.random.Generator, force: str | None = None,
+                       fast: bool = False) -> tuple[np.ndarray, list[dict[str, Any]]]:
         segments = F.choose_segments(len(frames), freq, rng, self.noise_single_fraction, self.multi_fraction)
         records = []
         frames = np.array(frames, copy=True)
@@ -130,7 +134,7 @@ class VisualCorruption:
             record: dict[str, Any] = {"start": start, "length": length, "kind": kind}
             if kind == "gaussian" and stop > start:
                 var = float(rng.uniform(0.0, 1.0)) * self.noise_variance_max
-                frames[start:stop] = F.gaussian_pixel_noise(frames[start:stop], var, rng)
+                frames[start:stop] = F.gaussian_pixel_noise(frames[start:stop], var, rng, fast=fast)
                 record["variance"] = round(var, 6)
             elif kind == "blur" and stop > start:
                 sigma = float(rng.uniform(*self.blur_sigma))
