@@ -17,7 +17,9 @@ SHARED_REFERENCE = Path(os.environ.get("AVSR_SHARED_REFERENCE", REPO_ROOT.parent
 def pytest_configure(config):
     import torch
 
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    # The tests run tiny models: one intra-op thread is several times faster than two on a shared
+    # 2-core machine (with two, every small op waits for a busy core), and results do not depend on it.
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

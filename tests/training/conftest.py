@@ -94,17 +94,6 @@ def tiny_trainer(root, **kwargs):
     return L.Trainer(**args)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread is several times faster than two."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def tr():
     """The helpers above (test modules cannot import conftest under ``--import-mode=importlib``)."""
