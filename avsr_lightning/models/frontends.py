@@ -52,9 +52,18 @@ class VideoFrontend(nn.Module):
         x = pool(act(masked_batch_norm(bn, conv(x), valid)))
         c, h, w = x.size(1), x.size(3), x.size(4)
         x = x.transpose(1, 2).reshape(b * t, c, h, w)  # per-frame 2-D trunk
-        frame_valid = None if valid is None else valid.reshape(b * t, 1, 1, 1)
-        x = self.trunk(x, frame_valid)
-        return x.view(b, t, -1)
+        if valid is None:
+            return self.trunk(x).view(b, t, -1)
+        # mask_padding: frames are independent in the 2-D trunk, so running it on the valid frames only
+        # gives the same valid outputs and the same (valid-only) BatchNorm statistics as masking, with
+        # the native BatchNorm kernel and no compute spent on padding. Padded frames come out as zeros.
+        # The index needs one host sync per forward; this is the opt-in path only.
+        index = valid.reshape(b * t).nonzero().squeeze(1)
+        out = x.new_zeros(b * t, self.out_dim)
+        if index.numel() == 0:  # an all-empty batch: nothing to normalise
+            return out.view(b, t, -1)
+        out = out.index_copy(0, index, self.trunk(x.index_select(0, index)).to(out.dtype))
+        return out.view(b, t, -1)
 
 
 class AudioFrontend(nn.Module):
