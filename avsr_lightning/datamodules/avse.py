@@ -28,10 +28,8 @@ from avsr_lightning.data.avse.builder import (
 from avsr_lightning.data.avse.dataset import AVSEDataset
 from avsr_lightning.data.avse.formats import load_masker_list, load_scenes, load_target_list
 from avsr_lightning.data.avse.scene_io import AVSELayout, SceneMixer
-from avsr_lightning.data.bad_items import BadItemTracker, TooManyBadItems
 from avsr_lightning.data.conditions import Condition
 from avsr_lightning.data.corruption.visual import VisualCorruption
-from avsr_lightning.data.lengths import frame_counts
 from avsr_lightning.data.manifest import Utterance
 from avsr_lightning.data.transforms import VideoTransform
 from avsr_lightning.datamodules.lrs import LRSDataModule
@@ -153,21 +151,8 @@ class AVSEDataModule(LRSDataModule):
     def _frame_counts(self, targets: list[str], key: str) -> tuple[dict[str, int], set[str]]:
         """Video frames per target; targets whose lip crops cannot be read are excluded and reported."""
         unique = sorted(set(targets))
-        counts, errors = frame_counts(self.lrs_root, [Utterance(t) for t in unique],
-                                      num_threads=max(2, self.num_workers))
-        setup_key = f"setup/{key}"
-        tracker = self.trackers[setup_key] = BadItemTracker(setup_key, self.max_bad_fraction)
-        for uid, reason in errors.items():
-            path, _, why = reason.partition(": ")
-            tracker.record_bad(uid, path, why)
-        tracker.record_good(len(unique) - len(errors))
-        if errors:
-            log.warning("[%s] %d of %d targets have no usable lip crops in %s and are excluded: %s", key,
-                        len(errors), len(unique), self.lrs_root, dict(tracker.reasons))
-        try:
-            tracker.check(final=True)
-        except TooManyBadItems as err:
-            raise TooManyBadItems(f"{err}\nLRS root: {self.lrs_root}") from None
+        counts, errors = self._counted_frames(Path(self.lrs_root), [Utterance(t) for t in unique], key,
+                                              f"target lip crops, LRS root: {self.lrs_root}")
         return {t: n for t, n in zip(unique, counts) if n is not None}, set(errors)
 
     def _fixed_dataset(self, scenes_file: str, train: bool, key: str) -> AVSEDataset:

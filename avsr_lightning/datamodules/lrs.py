@@ -195,22 +195,30 @@ class LRSDataModule(pl.LightningDataModule):
             raise ValueError(f"LRSDataModule: {stage} split {split} (root {self.root}) lists no utterances")
         return utts
 
-    def _build(self, stage: str, split: str, train: bool, condition: Condition, tracker_key: str) -> AVDataset:
-        utts = self._utterances(split, stage)
-        lengths, errors = frame_counts(self.root, utts, num_threads=max(2, self.num_workers))
-        setup_key = f"setup/{tracker_key}"  # files that cannot even be opened: excluded before any epoch
+    def _counted_frames(self, root: Path, utts: list[Utterance], tracker_key: str,
+                        where: str) -> tuple[list[int | None], dict[str, str]]:
+        """Frame counts of ``utts`` under ``root``. Files that cannot even be opened are excluded before any
+        epoch: recorded in the ``setup/<tracker_key>`` tracker, warned once, and the run stops when more
+        than ``max_bad_fraction`` are bad. ``where`` names the split/root in the messages."""
+        lengths, errors = frame_counts(root, utts, num_threads=max(2, self.num_workers))
+        setup_key = f"setup/{tracker_key}"
         tracker = self.trackers[setup_key] = BadItemTracker(setup_key, self.max_bad_fraction)
         for uid, reason in errors.items():
             path, _, why = reason.partition(": ")
             tracker.record_bad(uid, path, why)
         tracker.record_good(len(utts) - len(errors))
         if errors:
-            log.warning("[%s] %d of %d utterances of %s cannot be used and are excluded: %s", tracker_key, len(errors),
-                        len(utts), split, dict(tracker.reasons))
+            log.warning("[%s] %d of %d utterances of %s cannot be used and are excluded: %s", tracker_key,
+                        len(errors), len(utts), where, dict(tracker.reasons))
         try:
             tracker.check(final=True)
         except TooManyBadItems as err:
-            raise TooManyBadItems(f"{err}\nSplit: {split}, root: {self.root}") from None
+            raise TooManyBadItems(f"{err}\n{where}") from None
+        return lengths, errors
+
+    def _build(self, stage: str, split: str, train: bool, condition: Condition, tracker_key: str) -> AVDataset:
+        utts = self._utterances(split, stage)
+        lengths, errors = self._counted_frames(self.root, utts, tracker_key, f"split {split}, root {self.root}")
         utts = [Utterance(u.id, u.text, n) for u, n in zip(utts, lengths)]
         if train:
             mixer = self._mixer(self.train_snrs, self.train_partial_noise)
