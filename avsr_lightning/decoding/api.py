@@ -54,12 +54,13 @@ def _check_weights(beam_size: int, ctc_weight: float, lm_weight: float, length_b
 def beam_search_from_features(model: nn.Module, features: Tensor, lengths: Tensor, beam_size: int = 40,
                               ctc_weight: float = 0.1, lm: RNNLM | None = None, lm_weight: float = 0.5,
                               length_bonus: float = 0.5, pre_beam_ratio: float = 1.5,
-                              cached_decoder: bool = True) -> list[list[SearchResult]]:
+                              cached_decoder: bool = True, compact: bool = True) -> list[list[SearchResult]]:
     """Beam search on given encoder outputs ``features`` (B, T, D) with valid ``lengths`` (B,).
 
     ``model`` needs ``decoder`` (with ``step``), ``ctc`` (with ``log_probs``), ``vocab_size``, ``sos``,
     ``eos`` and ``blank``. Returns every ended hypothesis per utterance, best first.
-    ``cached_decoder=False`` scores with the generic ``decoder.step`` (same numbers, slower).
+    ``cached_decoder=False`` scores with the generic ``decoder.step`` (same numbers, slower);
+    ``compact=False`` scores every beam slot every step (same results, slower; for comparisons).
     """
     vocab = int(model.vocab_size)
     if lm is not None and lm.vocab_size != vocab:
@@ -76,7 +77,8 @@ def beam_search_from_features(model: nn.Module, features: Tensor, lengths: Tenso
     if ctc_weight != 0:
         scorers["ctc"] = CTCScorer(model.ctc.log_probs(features), lengths, model.blank, model.eos)
     weights = {"decoder": 1.0 - ctc_weight, "ctc": ctc_weight, "lm": lm_weight, "length_bonus": length_bonus}
-    search = BatchBeamSearch(scorers, weights, beam_size, vocab, model.sos, model.eos, pre_beam_ratio=pre_beam_ratio)
+    search = BatchBeamSearch(scorers, weights, beam_size, vocab, model.sos, model.eos, pre_beam_ratio=pre_beam_ratio,
+                             compact=compact)
     return search(SearchContext(features, lengths, lengths.new_zeros(0)), lengths)
 
 
@@ -120,6 +122,51 @@ def _encode_valid(model: nn.Module, video: Tensor | None, video_lengths: Tensor 
     return features, feat_lengths, keep_list
 
 
+def _check_inputs(video: Tensor | None, video_lengths: Tensor | None, audio: Tensor | None,
+                  audio_lengths: Tensor | None) -> None:
+    """Refuse inputs that would otherwise decode to garbage without a word (docs/decoding.md, "Input checks").
+
+    uint8 video is refused rather than converted: the models expect frames normalised exactly as in training
+    (see ``VideoTransform``), which a silent ``/255`` would not reproduce. NaN/inf would make every beam
+    score NaN and end in an empty hypothesis with score 0.0; lengths longer than the tensors, negative, of
+    the wrong count or not integers would decode padding or crash deep in the encoder.
+    """
+    if video is None and audio is None:
+        raise ValueError("decode needs video or audio (both are None)")
+    for name, x, lengths, lname in (("video", video, video_lengths, "video_lengths"),
+                                    ("audio", audio, audio_lengths, "audio_lengths")):
+        if x is None:
+            continue
+        if not isinstance(x, Tensor):
+            raise TypeError(f"decode: {name} must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"decode: {name} has dtype {x.dtype}; the models take float input normalised as in "
+                            f"training (video: VideoTransform, audio: per-utterance zero mean/unit variance) - "
+                            f"convert it first, e.g. with avsr_lightning.transcribe or the data transforms")
+        if not bool(torch.isfinite(x).all()):
+            bad = (~torch.isfinite(x)).flatten(1).any(1).nonzero().view(-1).tolist()
+            raise ValueError(f"decode: {name} contains NaN or infinite values (batch rows {bad[:10]}); "
+                             f"fix or drop those inputs")
+        if lengths is None:
+            continue
+        if not isinstance(lengths, Tensor) or lengths.dim() != 1 or lengths.is_floating_point():
+            raise ValueError(f"decode: {lname} must be a 1-D integer tensor, got "
+                             f"{getattr(lengths, 'dtype', type(lengths).__name__)} "
+                             f"{tuple(getattr(lengths, 'shape', ()))}")
+        if lengths.numel() != x.size(0):
+            raise ValueError(f"decode: {lname} has {lengths.numel()} entries but {name} has batch size {x.size(0)}")
+        if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > x.size(1)):
+            raise ValueError(f"decode: {lname} must be in [0, {x.size(1)}] ({name} has {x.size(1)} "
+                             f"{'frames' if name == 'video' else 'samples'} along dim 1), got "
+                             f"{lengths.tolist()[:10]}")
+    if video is not None and video_lengths is None:
+        raise ValueError("decode got video but video_lengths is None")
+    if video is None and audio_lengths is None:
+        raise ValueError("decode got audio without video but audio_lengths is None")
+    if video is not None and audio is not None and video.size(0) != audio.size(0):
+        raise ValueError(f"decode: video batch size {video.size(0)} != audio batch size {audio.size(0)}")
+
+
 def _default_tokenizer(model: nn.Module, tokenizer: Tokenizer | None) -> Tokenizer | None:
     if tokenizer is not None:
         return tokenizer
@@ -136,9 +183,11 @@ def decode(model: nn.Module, video: Tensor | None, video_lengths: Tensor | None,
 
     Each :class:`Hypothesis` has ``tokens`` (ids without sos/eos), ``score`` (weighted total, as the
     reference), ``text`` and ``scores`` (unweighted per-scorer sums). Utterances with no input frames get
-    one empty hypothesis (score 0). ``lm`` is an :class:`RNNLM` (see :func:`avsr_lightning.load_lm`).
+    one empty hypothesis (score 0). Float input only; NaN/inf values, uint8 video and lengths that do not match
+    the tensors raise ``ValueError``/``TypeError`` naming the problem. ``lm`` is an :class:`RNNLM` (see :func:`avsr_lightning.load_lm`).
     """
     _check_weights(beam_size, ctc_weight, lm_weight, length_bonus, nbest)
+    _check_inputs(video, video_lengths, audio, audio_lengths)
     tokenizer = _default_tokenizer(model, tokenizer)
     batch = int((video_lengths if video_lengths is not None else audio_lengths).numel())
     with _eval_mode(model, lm):

@@ -1,9 +1,12 @@
 """Batched joint CTC/attention one-pass beam search (the reference ``BatchBeamSearch``, many utterances).
 
-All hypotheses of all utterances live in one set of tensors: row ``a * beam + k`` is slot k of active
-utterance a. One step scores every (hypothesis, token) pair with every scorer, adds the weighted sum
-to the hypothesis score, and takes the ``beam`` best expansions per utterance with one ``topk``; there
-is no Python loop over hypotheses or tokens.
+All hypotheses of all utterances live in one set of tensors. Beam slot k of active utterance g is slot
+``g * beam + k``; only *live* hypotheses are rows of the scorers' tensors (``compact=True``, the
+default): one row per utterance at step 0, and a hypothesis that ended or an utterance that finished
+is never scored again. One step scores every (live hypothesis, token) pair with every scorer, scatters
+the weighted sums into the (utterance, slot x token) grid (dead slots at -inf, exactly what scoring
+them would give) and takes the ``beam`` best expansions per utterance with one ``topk``; there is no
+Python loop over hypotheses or tokens.
 
 Rules that decide the numbers, as in the reference (golden README §12, spec §5.3):
 
@@ -18,7 +21,7 @@ Rules that decide the numbers, as in the reference (golden README §12, spec §5
   len(yseq) = i - m (sos and eos counted) exists and is more than 10 below the best ended score.
 - result: ended hypotheses sorted by raw score (stable, no length normalisation).
 
-The only host-device synchronisation per step is the check whether some utterance finished.
+Host-device synchronisations per step: the number of live rows and whether some utterance finished.
 """
 from __future__ import annotations
 
@@ -59,11 +62,15 @@ class BatchBeamSearch:
         pre_beam_ratio: pre-beam size = ``int(ratio * beam_size)``; used when smaller than the vocabulary.
         pre_beam_score_key: ``"decoder"`` (the decoder's own score) or ``"full"`` (weighted full scores).
         end_detect: apply the reference end detection (its maxlenratio = 0 behaviour).
+        compact: score only live hypotheses (one row per utterance at step 0; hypotheses that ended
+            and utterances that finished are dropped from the running batch). ``False`` scores every
+            beam slot every step, dead ones at -inf (the former behaviour, kept for benchmarks and the
+            equivalence test); the results are the same either way.
     """
 
     def __init__(self, scorers: dict[str, Scorer], weights: dict[str, float], beam_size: int, vocab_size: int,
                  sos: int, eos: int, pre_beam_ratio: float = 1.5, pre_beam_score_key: str | None = "decoder",
-                 end_detect: bool = True) -> None:
+                 end_detect: bool = True, compact: bool = True) -> None:
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
         self.scorers = {k: s for k, s in scorers.items() if s is not None and weights.get(k, 0.0) != 0.0}
@@ -80,6 +87,7 @@ class BatchBeamSearch:
         self.do_pre_beam = (pre_beam_score_key is not None and self.pre_beam_size < vocab_size
                             and len(self.part) > 0 and len(self.full) > 0)
         self.end_detect = end_detect
+        self.compact = bool(compact)
         self.names = list(self.scorers)
 
     # ------------------------------------------------------------------ one step
@@ -116,14 +124,22 @@ class BatchBeamSearch:
             return [[] for _ in range(batch)]
         active = torch.tensor(active_host, device=device, dtype=torch.long)
         a = len(active_host)
-        hyp_to_utt = active.repeat_interleave(beam)
-        ctx = SearchContext(scorer_ctx.memory, scorer_ctx.memory_lengths, hyp_to_utt, 0)
-        yseq = torch.full((a * beam, 1), self.sos, dtype=torch.long, device=device)
-        # only slot 0 of every utterance is a live hypothesis at the start
-        score = torch.full((a, beam), float("-inf"), device=device)
-        score[:, 0] = 0.0
-        score = score.view(-1)
-        acc = torch.zeros(a * beam, len(self.names), device=device)
+        # The slot grid is (active utterance g, beam slot k), flat g * beam + k. Only live hypotheses are
+        # rows of the scorers' tensors: ``row_slot`` (N,) is the slot of every row (compact: one row per
+        # utterance at the start; without compaction every slot, dead ones scored at -inf).
+        if self.compact:
+            row_slot = torch.arange(a, device=device) * beam
+            score = torch.zeros(a, device=device)
+        else:
+            row_slot = torch.arange(a * beam, device=device)
+            score = torch.full((a, beam), float("-inf"), device=device)
+            score[:, 0] = 0.0
+            score = score.view(-1)
+        slot_utt = active.repeat_interleave(beam)  # slot -> utterance of the original batch
+        ctx = SearchContext(scorer_ctx.memory, scorer_ctx.memory_lengths, slot_utt.index_select(0, row_slot), 0,
+                            row_slot, beam, a)
+        yseq = torch.full((row_slot.numel(), 1), self.sos, dtype=torch.long, device=device)
+        acc = torch.zeros(row_slot.numel(), len(self.names), device=device)
         states = {k: s.init_state(ctx) for k, s in self.scorers.items()}
         maxlen_dev = maxlens.to(device).index_select(0, active)
         longest = max(maxlens_host) + 3
@@ -133,28 +149,38 @@ class BatchBeamSearch:
         i = 0
         while a > 0:
             ctx.prefix_length = i
+            n = row_slot.numel()
             weighted, raw, cands = self._expand(yseq, score, states, ctx)
-            top_score, top_idx = weighted.view(a, beam * vocab).topk(beam, dim=1)
+            if n == a * beam:  # every slot is a row (no compaction, or a full beam): rows are in slot order
+                grid = weighted
+                slot_row = None
+            else:
+                grid = weighted.new_full((a * beam, vocab), float("-inf")).index_copy_(0, row_slot, weighted)
+                slot_row = torch.zeros(a * beam, dtype=torch.long, device=device)
+                slot_row.index_copy_(0, row_slot, torch.arange(n, device=device))
+            top_score, top_idx = grid.view(a, beam * vocab).topk(beam, dim=1)
             prev = torch.div(top_idx, vocab, rounding_mode="floor")
             token = (top_idx - prev * vocab).view(-1)
-            src = (base + prev).view(-1)
+            src_slot = (base + prev).view(-1)
+            # -inf expansions (fewer live candidates than slots) point at any row; they are never live
+            src = src_slot if slot_row is None else slot_row.index_select(0, src_slot)
             score = top_score.view(-1)
             gained = torch.stack([raw[k][src, token] for k in self.names], dim=1)
             acc = acc.index_select(0, src) + gained
-            states = {k: self.scorers[k].select(cands[k], src, token) for k in self.names}
             yseq = torch.cat([yseq.index_select(0, src), token.unsqueeze(1)], dim=1)
             live = torch.isfinite(score)
             at_max = (maxlen_dev == i + 1).repeat_interleave(beam)
             chose_eos = token == self.eos
             ended = live & (chose_eos | at_max)
-            records.append((hyp_to_utt, ended, score, acc, yseq, at_max))
+            records.append((slot_utt, ended, score, acc, yseq, at_max))
             # end detection bookkeeping: best ended score per (utterance, length i + 2)
             ended_scores = torch.where(ended & ~at_max, score, float("-inf")).view(a, beam).amax(1)
             ended_any = torch.where(ended, score, float("-inf")).view(a, beam).amax(1)
             best_by_len[:, i + 2] = ended_scores
             best_ended = torch.maximum(best_ended, ended_any)
             score = torch.where(ended, float("-inf"), score)
-            finished = at_max.view(a, beam)[:, 0] | ~torch.isfinite(score).view(a, beam).any(1)
+            running = torch.isfinite(score)
+            finished = at_max.view(a, beam)[:, 0] | ~running.view(a, beam).any(1)
             if self.end_detect:
                 count = torch.zeros(a, dtype=torch.long, device=device)
                 for m in range(END_DETECT_WINDOW):
@@ -165,20 +191,31 @@ class BatchBeamSearch:
                     count += (torch.isfinite(same) & (same - best_ended < END_DETECT_MARGIN)).long()
                 finished = finished | (count == END_DETECT_WINDOW)
             i += 1
-            if bool(finished.any()):  # the one host sync per step
+            keep_slot = ~finished.repeat_interleave(beam)
+            if self.compact:
+                keep_slot = keep_slot & running
+            next_slots = keep_slot.nonzero().view(-1)  # host sync: the number of rows of the next step
+            if next_slots.numel() == 0:
+                break
+            src_next, token_next = src.index_select(0, next_slots), token.index_select(0, next_slots)
+            states = {k: self.scorers[k].select(cands[k], src_next, token_next) for k in self.names}
+            yseq, score, acc = (yseq.index_select(0, next_slots), score.index_select(0, next_slots),
+                                acc.index_select(0, next_slots))
+            row_slot = next_slots
+            if bool(finished.any()):  # drop finished utterances from the slot grid
                 keep_utt = (~finished).nonzero().view(-1)
+                new_group = torch.cumsum((~finished).long(), 0) - 1  # old group -> new group
+                groups = torch.div(row_slot, beam, rounding_mode="floor")
+                row_slot = new_group.index_select(0, groups) * beam + (row_slot - groups * beam)
                 a = keep_utt.numel()
-                if a == 0:
-                    break
-                keep = (keep_utt.unsqueeze(1) * beam + torch.arange(beam, device=device)).view(-1)
-                hyp_to_utt = hyp_to_utt.index_select(0, keep)
-                ctx.hyp_to_utt = hyp_to_utt
-                yseq, score, acc = yseq.index_select(0, keep), score.index_select(0, keep), acc.index_select(0, keep)
-                states = {k: self.scorers[k].compact(states[k], keep) for k in self.names}
+                states = {k: self.scorers[k].compact(states[k], keep_utt) for k in self.names}
+                slot_utt = slot_utt.view(-1, beam).index_select(0, keep_utt).view(-1)
                 maxlen_dev = maxlen_dev.index_select(0, keep_utt)
                 best_by_len = best_by_len.index_select(0, keep_utt)
                 best_ended = best_ended.index_select(0, keep_utt)
                 base = torch.arange(a, device=device).unsqueeze(1) * beam
+            ctx.hyp_to_utt = slot_utt.index_select(0, row_slot)
+            ctx.row_slot, ctx.groups = row_slot, a
         return self._collect(records, batch)
 
     def _collect(self, records: Sequence[tuple[Tensor, ...]], batch: int) -> list[list[SearchResult]]:

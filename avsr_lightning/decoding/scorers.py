@@ -5,8 +5,11 @@ Every scorer works on all N = (utterances x beam) hypotheses at once:
 - ``init_state(ctx)``: state for the start hypotheses (sos), one row per hypothesis slot;
 - ``score(yseq, state, ctx, scoring_ids)``: (N, V) unweighted scores of every next token, plus a
   *candidate* state holding whatever is needed to build the state of any expansion;
-- ``select(candidate, src, token)``: the state of the new hypotheses ``yseq[src] + token``;
-- ``compact(state, keep)``: keep only hypothesis rows ``keep`` (utterances that finished are dropped).
+- ``select(candidate, src, token)``: the state of the new hypotheses ``yseq[src] + token`` (any number
+  of rows: the search passes only the hypotheses that stay live);
+- ``compact(state, keep_utt)``: after utterances finished, keep the per-utterance parts of the state
+  for the active utterances ``keep_utt`` (indices into the previous step's groups); per-row state
+  was already reduced by ``select``.
 
 ``partial = True`` marks scorers that honour ``scoring_ids`` (the pre-beam), i.e. the CTC prefix scorer;
 they are evaluated after the pre-beam, as in the reference search.
@@ -31,6 +34,9 @@ class SearchContext:
     memory_lengths: Tensor  # (B,)
     hyp_to_utt: Tensor  # (N,) long, row -> utterance of the original batch
     prefix_length: int = 0  # tokens after sos in every running hypothesis (synchronous search)
+    row_slot: Tensor | None = None  # (N,) long, row -> slot g * beam + k of the active-utterance grid
+    beam: int = 0  # slots per utterance in that grid
+    groups: int = 0  # active utterances (groups of the grid)
 
 
 class Scorer(Protocol):
@@ -44,7 +50,7 @@ class Scorer(Protocol):
 
     def select(self, candidate: Any, src: Tensor, token: Tensor) -> Any: ...
 
-    def compact(self, state: Any, keep: Tensor) -> Any: ...
+    def compact(self, state: Any, keep_utt: Tensor) -> Any: ...
 
 
 def _lengths_mask(lengths: Tensor, t: int) -> Tensor:
@@ -74,14 +80,14 @@ class AttentionScorer:
         return log_probs.float(), {**state, "cache": cache}
 
     def select(self, candidate: dict[str, Any], src: Tensor, token: Tensor) -> dict[str, Any]:
-        return {**candidate, "cache": [c.index_select(0, src) for c in candidate["cache"]]}
-
-    def compact(self, state: dict[str, Any], keep: Tensor) -> dict[str, Any]:
         return {
-            "memory": state["memory"].index_select(0, keep),
-            "mask": None if state["mask"] is None else state["mask"].index_select(0, keep),
-            "cache": None if state["cache"] is None else [c.index_select(0, keep) for c in state["cache"]],
+            "memory": candidate["memory"].index_select(0, src),
+            "mask": None if candidate["mask"] is None else candidate["mask"].index_select(0, src),
+            "cache": [c.index_select(0, src) for c in candidate["cache"]],
         }
+
+    def compact(self, state: dict[str, Any], keep_utt: Tensor) -> dict[str, Any]:
+        return state
 
 
 class CTCScorer:
@@ -104,8 +110,8 @@ class CTCScorer:
     def select(self, candidate: CTCPrefixCandidates, src: Tensor, token: Tensor) -> CTCPrefixState:
         return candidate.select(src, token)
 
-    def compact(self, state: CTCPrefixState, keep: Tensor) -> CTCPrefixState:
-        return state.index_select(keep)
+    def compact(self, state: CTCPrefixState, keep_utt: Tensor) -> CTCPrefixState:
+        return state
 
 
 class RNNLMScorer:
@@ -127,8 +133,8 @@ class RNNLMScorer:
     def select(self, candidate: Any, src: Tensor, token: Tensor) -> Any:
         return RNNLM.select_state(candidate, src)
 
-    def compact(self, state: Any, keep: Tensor) -> Any:
-        return None if state is None else RNNLM.select_state(state, keep)
+    def compact(self, state: Any, keep_utt: Tensor) -> Any:
+        return state
 
 
 class LengthBonus:
@@ -149,5 +155,5 @@ class LengthBonus:
     def select(self, candidate: None, src: Tensor, token: Tensor) -> None:
         return None
 
-    def compact(self, state: None, keep: Tensor) -> None:
+    def compact(self, state: None, keep_utt: Tensor) -> None:
         return None

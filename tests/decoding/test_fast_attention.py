@@ -28,10 +28,23 @@ def test_cached_scorer_equals_decoder_step():
         tok = torch.randint(1, 8, (6,))
         sf, ss = fast.select(cf, src, tok), slow.select(cs, src, tok)
         yseq = torch.cat([yseq[src], tok[:, None]], 1)
+    # only some slots live (compaction): rows 0, 2 of utterance 0 and row 4 of utterance 1
+    live = torch.tensor([0, 2, 4])
+    _, cf = fast.score(yseq, sf, ctx)
+    _, cs = slow.score(yseq, ss, ctx)
+    ctx.hyp_to_utt, ctx.row_slot, ctx.beam, ctx.groups = h2u[live], live, beam, 2
+    tok = torch.randint(1, 8, (3,))
+    sf, ss = fast.select(cf, live, tok), slow.select(cs, live, tok)
+    yseq = torch.cat([yseq[live], tok[:, None]], 1)
+    a, cf = fast.score(yseq, sf, ctx)
+    b, cs = slow.score(yseq, ss, ctx)
+    torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
     # dropping the first utterance keeps the second one's numbers
-    keep = torch.arange(3, 6)
-    ctx.hyp_to_utt = h2u[keep]
-    sf, ss = fast.compact(sf, keep), slow.compact(ss, keep)
-    a, _ = fast.score(yseq[keep], sf, ctx)
-    b, _ = slow.score(yseq[keep], ss, ctx)
+    keep_row, keep_utt = torch.tensor([2]), torch.tensor([1])
+    sf = fast.compact(fast.select(cf, keep_row, tok[2:]), keep_utt)
+    ss = slow.compact(slow.select(cs, keep_row, tok[2:]), keep_utt)
+    yseq = torch.cat([yseq[keep_row], tok[2:, None]], 1)
+    ctx.hyp_to_utt, ctx.row_slot, ctx.groups = h2u[live[keep_row]], torch.tensor([1]), 1
+    a, _ = fast.score(yseq, sf, ctx)
+    b, _ = slow.score(yseq, ss, ctx)
     torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
