@@ -15,8 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
@@ -25,6 +23,7 @@ import torch
 from torch import nn
 
 from avsr_lightning.data.conditions import VISUAL_CONDITIONS, Condition
+from avsr_lightning.durable import write_bytes
 from avsr_lightning.evaluation.metrics import ErrorCounts, corpus_rates, error_counts
 from avsr_lightning.text import normalize_transcript
 
@@ -110,15 +109,7 @@ def run_sweep(models: Mapping[str, nn.Module], datamodule: Any, decoder: Callabl
 
 # ----------------------------------------------------------------------------------------- writing
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_bytes(path, data)
 
 
 def _snr_label(snr: Optional[float]) -> str:

@@ -20,6 +20,9 @@ LIGHTNING = ("lightning", "pytorch_lightning", "lightning_fabric", "torchmetrics
 #: package prefix -> imports it must never make
 FORBIDDEN = {
     "avsr_lightning.text": ("avsr_lightning.models", "avsr_lightning.data", "avsr_lightning.decoding") + GLUE + LIGHTNING,
+    "avsr_lightning.durable": ("avsr_lightning.models", "avsr_lightning.data", "avsr_lightning.decoding",
+                               "avsr_lightning.text", "avsr_lightning.batch", "avsr_lightning.weights",
+                               "avsr_lightning.evaluation", "avsr_lightning.loss") + GLUE + LIGHTNING,
     "avsr_lightning.batch": ("avsr_lightning.models", "avsr_lightning.data", "avsr_lightning.decoding") + GLUE + LIGHTNING,
     "avsr_lightning.models": ("avsr_lightning.data", "avsr_lightning.decoding", "avsr_lightning.weights") + GLUE + LIGHTNING,
     "avsr_lightning.loss": ("avsr_lightning.data", "avsr_lightning.decoding") + GLUE + LIGHTNING,

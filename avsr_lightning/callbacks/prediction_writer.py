@@ -1,20 +1,22 @@
 """``PredictionWriter``: prints each transcript as it is decoded and writes ``predictions.jsonl``.
 
 Works with ``AVSRModule.predict_step``, which returns one dict per utterance (``id``, ``hypothesis``,
-``score``, ...). Rows are appended to a temporary file during the run and moved into place when
-prediction ends, so an interrupted run never leaves a half-written ``predictions.jsonl``. Under DDP every
+``score``, ...). Rows are appended to a uniquely named temporary file during the run and durably moved into place when
+prediction ends (avsr_lightning/durable.py), so an interrupted run never leaves a half-written ``predictions.jsonl``. Under DDP every
 rank writes ``predictions.rank<k>.jsonl``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
+
+from avsr_lightning.durable import durable_path
 
 
 def _clean(value: Any) -> Any:
@@ -34,6 +36,7 @@ class PredictionWriter(BasePredictionWriter):
         self.output, self.print_transcripts = output, print_transcripts
         self._tmp: Optional[Path] = None
         self._final: Optional[Path] = None
+        self._commit: Optional[contextlib.AbstractContextManager] = None
         self.count = 0
 
     def _target(self, trainer: L.Trainer) -> Path:
@@ -45,8 +48,9 @@ class PredictionWriter(BasePredictionWriter):
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._final = self._target(trainer)
         self._final.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self._final.with_name(f".{self._final.name}.tmp")
-        self._tmp.write_text("", encoding="utf-8")
+        self._abort()  # a previous run of this writer that never reached on_predict_end
+        self._commit = durable_path(self._final)  # unique temp name: two runs into one folder never collide
+        self._tmp = self._commit.__enter__()
         self.count = 0
 
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any,
@@ -64,6 +68,17 @@ class PredictionWriter(BasePredictionWriter):
                     print(f"{row.get('id', '?')}\t{row.get('hypothesis', '')}", flush=True)
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._tmp is not None and self._tmp.exists():
-            os.replace(self._tmp, self._final)
+        if self._commit is not None:
+            commit, self._commit, self._tmp = self._commit, None, None
+            commit.__exit__(None, None, None)
             print(f"{self.count} transcripts written to {self._final}", flush=True)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._abort()
+
+    def _abort(self) -> None:
+        """Remove the temporary file of an unfinished run; the final name is left as it was."""
+        if self._commit is not None:
+            commit, self._commit, self._tmp = self._commit, None, None
+            err = RuntimeError("prediction did not finish")
+            commit.__exit__(type(err), err, None)

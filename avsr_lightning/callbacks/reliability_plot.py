@@ -8,7 +8,6 @@ audio curve dropping on noisy audio and the video curve dropping on occluded fra
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import lightning as L
 import torch
 
 from avsr_lightning.batch import AVBatch
+from avsr_lightning.durable import durable_path
 
 __all__ = ["ReliabilityPlot", "plot_reliability"]
 
@@ -86,9 +86,8 @@ class ReliabilityPlot(L.Callback):
         out_dir = Path(log_dir) / "reliability"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"step_{trainer.global_step:07d}.png"
-        tmp = out_dir / f".{path.name}.tmp{os.getpid()}.png"
-        fig.savefig(tmp, dpi=90)
-        os.replace(tmp, path)
+        with durable_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=90)
         self.last_path = path
         self._log_figure(trainer, fig, path)
         import matplotlib.pyplot as plt

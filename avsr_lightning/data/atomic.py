@@ -1,39 +1,12 @@
-"""Atomic file writes: a crash or a killed worker never leaves a half-written file under the final name."""
+"""Durable file writes for the data layer: thin re-exports of :mod:`avsr_lightning.durable`.
+
+Kept so data code can keep importing ``atomic_path``/``write_text_atomic``; the one implementation
+(unique temp in the same directory, fsync, rename, fsync the directory) lives in avsr_lightning/durable.py.
+"""
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from pathlib import Path
-from typing import Iterator
+from avsr_lightning.durable import durable_path as atomic_path
+from avsr_lightning.durable import write_bytes as write_bytes_atomic
+from avsr_lightning.durable import write_text as write_text_atomic
 
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path in the destination directory; ``os.replace`` it onto ``path`` on success.
-
-    The temporary name keeps the real extension (``suffix``, default the target's) because PyAV and
-    soundfile choose the container format from it. On error the temporary file is removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=(suffix if suffix is not None else path.suffix),
-                               dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
+__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]

@@ -4,11 +4,11 @@ one-line ``WER: x, CER: y`` file. Every file is written to a temporary name and 
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from avsr_lightning.durable import write_text
 from avsr_lightning.evaluation.metrics import ErrorCounts, corpus_rates, error_counts
 
 __all__ = ["make_record", "condition_name", "summarize", "write_report", "atomic_write_text"]
@@ -58,15 +58,8 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Durably write ``text`` to ``path`` (avsr_lightning/durable.py: unique temp, fsync, rename, fsync dir)."""
+    write_text(path, text)
 
 
 def write_report(records: Iterable[Mapping[str, Any]], out_dir: str | Path) -> dict[str, Any]:

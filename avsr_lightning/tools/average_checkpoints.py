@@ -15,18 +15,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
 from avsr_lightning.callbacks.atomic_checkpoint_io import atomic_torch_save
+from avsr_lightning.weights.load import CheckpointError, read_checkpoint
 
 __all__ = ["average_state_dicts", "checkpoint_score", "select_checkpoints", "average_checkpoints", "main"]
 
 
 def _load(path: Path) -> dict[str, Any]:
-    return torch.load(str(path), map_location="cpu", weights_only=True)
+    """The project's one checkpoint reader (weights_only=True); a file without weights raises naming it."""
+    ckpt = read_checkpoint(path)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: not a training checkpoint (no 'state_dict'); average only "
+                              "checkpoints written by the trainer")
+    return ckpt
 
 
 def average_state_dicts(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -68,21 +75,29 @@ def select_checkpoints(directory: Path, last: int | None = None, best: int | Non
                        mode: str = "min") -> list[Path]:
     """The ``last`` newest (by global step) or ``best`` best-scoring checkpoints in ``directory``.
 
-    ``last.ckpt`` is only a copy of the newest step, so files are de-duplicated by global step.
+    ``last.ckpt`` is only a copy of the newest step, so files are de-duplicated by global step. An
+    unreadable file (truncated, empty, foreign, code payload) is skipped with a warning naming it.
     """
     if (last is None) == (best is None):
         raise ValueError("give exactly one of last=N or best=N")
     by_step: dict[int, tuple[Path, float | None]] = {}
+    skipped = 0
     for path in sorted(directory.glob("*.ckpt")):
         if path.name.startswith("."):
             continue
-        ckpt = _load(path)
+        try:
+            ckpt = _load(path)
+        except CheckpointError as err:
+            warnings.warn(f"average_checkpoints: skipped {err}", stacklevel=2)
+            skipped += 1
+            continue
         step = int(ckpt.get("global_step", -1))
         if step in by_step and path.name.startswith("last"):
             continue
         by_step[step] = (path, checkpoint_score(ckpt, monitor))
     if not by_step:
-        raise FileNotFoundError(f"no *.ckpt files in {directory}")
+        raise FileNotFoundError(f"no readable *.ckpt files in {directory}"
+                                + (f" ({skipped} unreadable, see the warnings above)" if skipped else ""))
     if last is not None:
         chosen = [by_step[s][0] for s in sorted(by_step)[-last:]]
     else:
@@ -122,13 +137,14 @@ def main(argv: Sequence[str] | None = None) -> Path:
     args = parser.parse_args(argv)
     if args.checkpoints and args.dir:
         parser.error("give checkpoint files or --dir, not both")
-    if args.dir:
-        paths = select_checkpoints(args.dir, args.last, args.best, args.monitor, args.mode)
-    elif args.checkpoints:
-        paths = list(args.checkpoints)
-    else:
+    if not args.dir and not args.checkpoints:
         parser.error("give checkpoint files or --dir with --last/--best")
-    average_checkpoints(paths, args.output)
+    try:
+        paths = (select_checkpoints(args.dir, args.last, args.best, args.monitor, args.mode) if args.dir
+                 else list(args.checkpoints))
+        average_checkpoints(paths, args.output)
+    except (CheckpointError, FileNotFoundError, ValueError) as err:
+        parser.exit(2, f"average_checkpoints: error: {err}\n")
     print(f"averaged {len(paths)} checkpoints -> {args.output}:\n  " + "\n  ".join(map(str, paths)))
     return args.output
 

@@ -10,26 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
+from .. import durable
 from ..models.rnnlm import RNNLM
 from ..text import CharTokenizer
+from .lm_config import read_lm_config
+from .load import read_checkpoint
 
 PREFIX = "predictor."
 
 
 def _read_json(path: str | os.PathLike) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        conf = json.load(f)
-    if isinstance(conf, list):  # the [idim, odim, args] form of some ESPnet model.json files
-        conf = next((c for c in conf if isinstance(c, dict)), {})
-    if not isinstance(conf, dict):
-        raise ValueError(f"{path}: expected a JSON object with layer/unit/type, got {type(conf).__name__}")
-    return conf
+    return read_lm_config(path)  # one-line LMConfigError naming the file and the field
 
 
 def _vocab_symbols(vocab: Sequence[str] | CharTokenizer | int | None) -> list[str] | int | None:
@@ -59,9 +55,11 @@ def load_lm(pth: str | os.PathLike, json_path: str | os.PathLike | None = None,
     if not json_path.is_file():
         raise FileNotFoundError(f"LM config not found: {json_path} (pass json_path=...)")
     conf = _read_json(json_path)
-    state = torch.load(pth, map_location=map_location, weights_only=True)
+    state = read_checkpoint(pth)  # weights_only=True, one-line errors naming the file
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
+    if isinstance(state, dict):
+        state = {k: (v.to(map_location) if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
     if not isinstance(state, dict) or f"{PREFIX}embed.weight" not in state:
         raise ValueError(f"{pth}: not an ESPnet RNN LM state dict (no '{PREFIX}embed.weight' key)")
     state = {k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)}
@@ -78,32 +76,29 @@ def load_lm(pth: str | os.PathLike, json_path: str | os.PathLike | None = None,
         raise ValueError(f"LM vocabulary does not match the model vocabulary.\n  LM ({pth}): {lm_desc}\n"
                          f"  model: {model_desc}")
     rnn_type = str(conf.get("type", "lstm")).lower()
-    layers = int(conf.get("layer", 1 + max(int(k.split(".")[1]) for k in state if k.startswith("rnn."))))
-    units = int(conf.get("unit", state["lo.weight"].shape[1]))
+    rnn_layers = [int(k.split(".")[1]) for k in state if k.startswith("rnn.") and k.split(".")[1].isdigit()]
+    if ("layer" not in conf and not rnn_layers) or ("unit" not in conf and "lo.weight" not in state):
+        raise ValueError(f"{pth}: has no predictor.rnn.* / predictor.lo.weight tensors and {json_path} gives no "
+                         f"layer/unit; not an ESPnet RNN LM")
+    layers = int(conf.get("layer", 1 + max(rnn_layers, default=0)))
+    units = int(conf.get("unit", state["lo.weight"].shape[1] if "lo.weight" in state else 0))
     lm = RNNLM(vocab_size=n_vocab, layers=layers, units=units, embed_units=int(conf.get("embed_unit") or units),
                rnn_type=rnn_type, dropout=float(conf.get("dropout_rate", 0.0)),
                emb_dropout=float(conf.get("emb_dropout_rate", 0.0)), tie_weights=bool(conf.get("tie_weights", False)))
     if lm.embed_units != embed_units:
         raise ValueError(f"{json_path}: embed_unit={lm.embed_units} but {pth} has embeddings of width {embed_units}")
-    missing, unexpected = lm.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = lm.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # tensor shapes disagree with the config
+        first = str(err).strip().splitlines()[-1].strip()
+        raise ValueError(f"{pth} does not fit {json_path} (layer={layers}, unit={units}, type={rnn_type}): "
+                         f"{first}") from None
     if lm.lo.weight is lm.embed.weight:
         missing = [k for k in missing if k != "lo.weight"]
     if missing or unexpected:
         raise ValueError(f"{pth} does not fit {json_path} (layer={layers}, unit={units}, type={rnn_type}): "
                          f"missing {missing}, unexpected {unexpected}")
     return lm.eval()
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def export_lm(lm: RNNLM, out_dir: str | os.PathLike, char_list: Sequence[str] | None = None) -> tuple[Path, Path]:
@@ -119,11 +114,6 @@ def export_lm(lm: RNNLM, out_dir: str | os.PathLike, char_list: Sequence[str] | 
     if len(conf["char_list"]) != lm.vocab_size:
         raise ValueError(f"char_list has {len(conf['char_list'])} symbols but the LM has {lm.vocab_size} outputs")
     pth, js = out / "model.pth", out / "model.json"
-    _atomic_write(pth, lambda tmp: torch.save(state, tmp))
-
-    def write_json(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(conf, f, indent=2)
-
-    _atomic_write(js, write_json)
+    durable.torch_save(state, pth)
+    durable.write_text(js, json.dumps(conf, indent=2))
     return pth, js

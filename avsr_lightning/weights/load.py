@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import pickletools
+import warnings
+import zipfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,19 +30,61 @@ class CheckpointError(RuntimeError):
     """A checkpoint could not be read or does not fit the model; the message says what to change."""
 
 
+_CODE_OPS = frozenset({"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"})
+
+
+def _pickle_needs_code(path: str) -> bool:
+    """Whether the (rejected) pickle in ``path`` is well-formed and imports/calls objects.
+
+    Decided by reading the opcodes (``pickletools.genops``; nothing is executed): a valid pickle that
+    references globals is a code payload; anything else (garbage, a cut-off file) is "not a checkpoint".
+    """
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+                if name is None:
+                    return False
+                data = z.read(name)
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+        return any(op.name in _CODE_OPS for op, _, _ in pickletools.genops(data))
+    except Exception:  # noqa: BLE001 - any parse failure means "not a well-formed pickle"
+        return False
+
+
 def read_checkpoint(path: str | os.PathLike) -> Any:
-    """``torch.load(path, map_location='cpu', weights_only=True)`` with clear errors."""
+    """``torch.load(path, map_location='cpu', weights_only=True)`` with one-line errors naming the file.
+
+    The one checkpoint reader of the project (load_model, ``--ckpt_path``, average_checkpoints, load_lm):
+    a file whose unpickling would need code is refused (:class:`CheckpointError`, "needs code to load");
+    an empty, truncated or non-torch file raises :class:`CheckpointError` saying so (a missing one
+    ``FileNotFoundError``).
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"{path} is an empty (0-byte) file, not a checkpoint; it was probably cut off "
+                              "while being written - use an earlier checkpoint")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"refused to load {path}: the file needs code to be executed to unpickle it (weights_only=True "
-            f"rejected it: {str(err).splitlines()[0]}). Only plain tensors/dicts/lists/numbers are accepted; "
-            "re-save the state dict with torch.save(model.state_dict(), path) in a trusted environment."
-        ) from err
+        with warnings.catch_warnings():  # torch's pickle-protocol notice adds nothing to our one-line error
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        if _pickle_needs_code(path):
+            raise CheckpointError(
+                f"refused to load {path}: it needs code to load (it holds pickled objects beyond "
+                "tensors/dicts/lists/numbers, which weights_only=True rejects); only weights are accepted - "
+                "re-save the state dict with torch.save(model.state_dict(), path) in a trusted environment"
+            ) from None
+        raise CheckpointError(f"{path} is not a torch checkpoint (not a readable pickle); use a file "
+                              "written by torch.save") from None
+    except (EOFError, RuntimeError, ValueError, OSError, KeyError, AttributeError, TypeError) as err:
+        reason = ((str(err).splitlines() or [""])[0].split(". ")[0]) or type(err).__name__
+        raise CheckpointError(f"{path} is truncated or not a torch checkpoint ({type(err).__name__}: {reason}); "
+                              "use an earlier or a complete checkpoint") from None
 
 
 def _is_state_dict(obj: Any) -> bool:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
-import torch
 from torch import Tensor, nn
+
+from avsr_lightning.durable import torch_save
 
 
 def to_reference_state_dict(model: nn.Module) -> "OrderedDict[str, Tensor]":
@@ -18,12 +19,5 @@ def to_reference_state_dict(model: nn.Module) -> "OrderedDict[str, Tensor]":
 
 
 def save_reference_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
-    """Write ``{'state_dict': ...}`` as the reference ``train.py`` does, atomically (temp file + replace)."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        torch.save({"state_dict": to_reference_state_dict(model)}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write ``{'state_dict': ...}`` as the reference ``train.py`` does, durably (avsr_lightning/durable.py)."""
+    torch_save({"state_dict": to_reference_state_dict(model)}, path)

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from avsr_lightning.durable import durable_path
+
 from .errors import SceneError
 from .mixing import SAMPLE_RATE
 
@@ -147,12 +149,6 @@ class MaskerStore:
 
 
 def write_wav_int16(path: str | os.PathLike, samples: np.ndarray) -> None:
-    """Write int16 samples losslessly (PCM_16) under a temporary name, then ``os.replace`` it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.wav")
-    try:
+    """Write int16 samples losslessly (PCM_16), durably (avsr_lightning/durable.py)."""
+    with durable_path(path, suffix=".wav") as tmp:
         sf.write(str(tmp), np.asarray(samples, dtype=np.int16), SAMPLE_RATE, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

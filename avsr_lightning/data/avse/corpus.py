@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from avsr_lightning.durable import durable_path
+
 from .audio_io import write_wav_int16
 from .formats import MaskerEntry, TargetEntry, save_masker_list, save_target_list
 from .mixing import SAMPLE_RATE
@@ -45,12 +47,9 @@ def _pcm16(path: Path) -> np.ndarray:
 
 
 def _relink(link: Path, target: Path) -> None:
-    link.parent.mkdir(parents=True, exist_ok=True)
-    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-    if os.path.lexists(tmp):
+    with durable_path(link) as tmp:
         tmp.unlink()
-    os.symlink(os.path.abspath(target), tmp)
-    os.replace(tmp, link)
+        os.symlink(os.path.abspath(target), tmp)
 
 
 def prepare_avse_root(corpus_root: str | os.PathLike, avse_root: str | os.PathLike,

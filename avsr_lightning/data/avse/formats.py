@@ -15,8 +15,9 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from avsr_lightning.durable import write_text
 
 __all__ = [
     "AVSEFormatError", "TargetEntry", "MaskerEntry", "Interferer", "Scene", "INTERFERER_TYPES",
@@ -189,12 +190,7 @@ def load_music_masker_list(path: str | os.PathLike) -> list[MaskerEntry]:
 
 
 def _atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def save_target_list(path: str | os.PathLike, entries: Iterable[TargetEntry]) -> None:

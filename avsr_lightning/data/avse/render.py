@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from avsr_lightning.durable import durable_path, write_text
+
 from .audio_io import write_wav_int16
 from .errors import SceneError
 from .formats import Scene
@@ -65,8 +67,7 @@ def _copy_video_without_audio(src: Path, dst: Path) -> None:
     """Stream-copy the video stream only (no re-encode), like ``ffmpeg -c:v copy -an``."""
     import av
 
-    tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.tmp.mp4")
-    try:
+    with durable_path(dst, suffix=".mp4") as tmp:
         with av.open(str(src)) as inp, av.open(str(tmp), "w", format="mp4") as out:
             in_stream = inp.streams.video[0]
             out_stream = out.add_stream_from_template(in_stream)
@@ -75,17 +76,12 @@ def _copy_video_without_audio(src: Path, dst: Path) -> None:
                     continue
                 packet.stream = out_stream
                 out.mux(packet)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _link_video(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.tmp.mp4")
-    tmp.unlink(missing_ok=True)
-    os.symlink(os.path.abspath(src), tmp)
-    os.replace(tmp, dst)
+    with durable_path(dst, suffix=".mp4") as tmp:
+        tmp.unlink()
+        os.symlink(os.path.abspath(src), tmp)
 
 
 class _SceneRenderer:
@@ -177,7 +173,5 @@ def render_scenes(scenes: Sequence[Scene], layout: AVSELayout | str | os.PathLik
             warnings.warn(f"AVSE render: skipped scene {scene_id}: {status}: {detail}", stacklevel=2)
     if report_path is not None:
         path = output_dir / "render_report.json" if report_path == "auto" else Path(report_path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(report.to_json(), indent=2))
-        os.replace(tmp, path)
+        write_text(path, json.dumps(report.to_json(), indent=2))
     return report

@@ -1,4 +1,4 @@
-"""Atomic writers for corpus files: write to a hidden temporary name in the same directory, then rename.
+"""Durable writers for corpus files: write to a hidden unique temporary name in the same directory, fsync, rename.
 
 A reader (or a resumed generator) therefore sees either no file or a complete one, never half of one.
 Temporary names end in :data:`PARTIAL_SUFFIX` so a resumed run can remove leftovers of a killed one.
@@ -6,7 +6,6 @@ Temporary names end in :data:`PARTIAL_SUFFIX` so a resumed run can remove leftov
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -14,19 +13,16 @@ import av
 import numpy as np
 import soundfile as sf
 
+from avsr_lightning.durable import durable_path
+
 PARTIAL_SUFFIX = ".partial"
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG: luma uses 0-255, as the data module's reader expects
 
 
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
-    try:
+    """Durable write (avsr_lightning/durable.py); the temp name ends in PARTIAL_SUFFIX (formats are explicit)."""
+    with durable_path(path, suffix=PARTIAL_SUFFIX) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_text(path: Path, text: str) -> None:
