@@ -29,12 +29,15 @@ class BadItemTracker:
     reasons: Counter = field(default_factory=Counter)
     notes: Counter = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
+    #: id -> (path, reason) of every skipped utterance, for the test reports (docs/data.md, "Bad input")
+    skipped: dict = field(default_factory=dict)
     _warned: set = field(default_factory=set)
 
     def record_bad(self, uid: str, path: str, reason: str) -> None:
         self.bad += 1
         self.seen += 1
         self.reasons[reason.split(" (")[0]] += 1
+        self.skipped.setdefault(uid, (str(path), reason))
         message = f"[{self.stage}] skipping utterance {uid}: {path}: {reason}"
         if len(self.examples) < 10:
             self.examples.append(message)
@@ -73,3 +76,4 @@ class BadItemTracker:
         self.seen = self.bad = 0
         self.reasons.clear()
         self.notes.clear()
+        self.skipped.clear()

@@ -10,6 +10,7 @@ per utterance, sorted by id).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -81,9 +82,13 @@ def _one(task: tuple[str, Optional[str], str]) -> tuple[str, str, Optional[dict]
             frames = read_video(src["video"])
             if condition.visual in ("occlusion", "occlusion_noise"):
                 landmarks = load_utterance_landmarks(src)
-        audio = read_audio(src["audio"]) if condition.snr is not None else None
+        # the audio is read (and so checked: a 0-sample or unreadable wav is refused) even when only copied
+        audio = read_audio(src["audio"], warn=lambda m: None)
+        if condition.snr is None:
+            audio = None
         frames, audio, params = apply_condition(condition, uid, ctx["seed"], frames, audio, landmarks,
                                                 ctx["mixer"], ctx["visual"])
+        _check_finite(params, src["audio"])
         if frames is not None:
             write_video(dst["video"], frames)
         else:
@@ -103,6 +108,13 @@ def _one(task: tuple[str, Optional[str], str]) -> tuple[str, str, Optional[dict]
         return cond_name, uid, None, str(err)
     row = {"id": uid, "seed": ctx["seed"], "text": transcript, **params}
     return cond_name, uid, row, None
+
+
+def _check_finite(params: dict[str, Any], path: Path) -> None:
+    """A drawn parameter that is NaN/inf (e.g. the level of a silent signal) means a bad source file."""
+    for key, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise MediaError(path, f"condition parameter {key} is {value} (silent or degenerate audio)")
 
 
 def build_corrupted_testset(root: str | os.PathLike, out_root: str | os.PathLike, split: str = "test.ref",
@@ -151,10 +163,11 @@ def build_corrupted_testset(root: str | os.PathLike, out_root: str | os.PathLike
         report.written[c.name] = len(ordered)
         base = out_root / c.name
         write_text_atomic(base / "manifest.jsonl",
-                          "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in ordered))
+                          "".join(json.dumps(r, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n" for r in ordered))
         write_text_atomic(base / "test.ref", "".join(f"{r['id']} {r['text']}\n" for r in ordered))
         write_text_atomic(base / "condition.json", json.dumps({**c.to_dict(), "seed": int(seed), "split": str(split),
-                                                              "source": str(root)}, sort_keys=True, indent=1) + "\n")
+                                                              "source": str(root)}, sort_keys=True, indent=1,
+                                                             allow_nan=False) + "\n")
     failures = "".join(f"{c}\t{u}\t{r}\n" for c, u, r in sorted(report.failed))
     write_text_atomic(out_root / "failures.log", failures)
     print(f"make_corrupted_testset: {sum(report.written.values())} utterance-conditions written "

@@ -8,12 +8,14 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from avsr_lightning.data.atomic import atomic_path
+from avsr_lightning.data.errors import DataError
 
 NUM_POINTS = 68
 MOUTH = slice(48, 68)
@@ -30,8 +32,9 @@ class Landmarks:
         return int(self.points.shape[0])
 
 
-class LandmarkError(ValueError):
-    """Landmarks are missing, malformed or unusable; the message names the file and the reason."""
+class LandmarkError(DataError):
+    """Landmarks are missing, malformed or unusable; the message names the file and the reason
+    (``LandmarkError("<path>: <reason>")``)."""
 
 
 # --------------------------------------------------------------------------- restricted pickle reading
@@ -82,9 +85,12 @@ def load_landmark_pickle(path: str | os.PathLike):
     data = Path(path).read_bytes()
     try:
         obj = _LandmarkUnpickler(io.BytesIO(data)).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError) as err:
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError, IndexError, KeyError) as err:
         raise LandmarkError(f"{path}: cannot read landmark pickle ({err})") from err
-    _check_plain(obj)
+    try:
+        _check_plain(obj)
+    except pickle.UnpicklingError as err:
+        raise LandmarkError(f"{path}: cannot read landmark pickle ({err})") from err
     return obj
 
 
@@ -121,22 +127,35 @@ def read_landmarks(path: str | os.PathLike) -> Landmarks:
             with np.load(path, allow_pickle=False) as npz:
                 points = frames_to_array(npz["landmarks"], path)
                 yx_min = np.asarray(npz["yx_min"], dtype=np.float32) if "yx_min" in npz.files else None
-        except (KeyError, ValueError, OSError) as err:
+        except LandmarkError:
+            raise
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
             raise LandmarkError(f"{path}: cannot read landmark npz ({err})") from err
     else:
         obj = load_landmark_pickle(path)
-        if isinstance(obj, dict):
-            if "landmarks" not in obj:
-                raise LandmarkError(f"{path}: landmark dict has no 'landmarks' key (keys: {sorted(obj)})")
-            points = frames_to_array(obj["landmarks"], path)
-            yx = obj.get("yx_min")
-            yx_min = np.asarray(yx, dtype=np.float32).reshape(-1, 2) if yx is not None else None
-        else:
-            points = frames_to_array(list(obj), path)
-            yx_min = None
+        try:
+            points, yx_min = _pickle_content(obj, path)
+        except LandmarkError:
+            raise
+        except (TypeError, ValueError, IndexError) as err:  # ragged lists, scalars, strings: malformed file
+            raise LandmarkError(f"{path}: landmark pickle has an unexpected layout ({err})") from err
     if yx_min is not None and len(yx_min) != len(points):
         raise LandmarkError(f"{path}: yx_min has {len(yx_min)} rows for {len(points)} landmark frames")
     return Landmarks(points, yx_min)
+
+
+def _pickle_content(obj, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(points, yx_min) of an already restricted-unpickled landmark object."""
+    if isinstance(obj, dict):
+        if "landmarks" not in obj:
+            raise LandmarkError(f"{path}: landmark dict has no 'landmarks' key (keys: {sorted(obj)})")
+        points = frames_to_array(obj["landmarks"], path)
+        yx = obj.get("yx_min")
+        yx_min = np.asarray(yx, dtype=np.float32).reshape(-1, 2) if yx is not None else None
+    else:
+        points = frames_to_array(list(obj), path)
+        yx_min = None
+    return points, yx_min
 
 
 def write_landmarks(path: str | os.PathLike, landmarks: Landmarks) -> None:

@@ -12,9 +12,12 @@ Only the first token is the id; the rest of the line, if any, is the reference t
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from avsr_lightning.data.errors import DataError
 
 #: Split directories of the processed layout, in the order tried when a list omits them.
 KNOWN_SPLIT_DIRS: tuple[str, ...] = ("main", "trainval", "test", "pretrain")
@@ -87,13 +90,31 @@ def load_split(root: str | os.PathLike, split: str | os.PathLike, prefix: str | 
         prefix = infer_prefix(root, [u.id for u in utterances])
     if prefix:
         utterances = [Utterance(f"{prefix}/{u.id}", u.text) if u.id.count("/") == 1 else u for u in utterances]
-    seen: set[str] = set()
-    unique = []
+    return drop_duplicates(utterances, path)
+
+
+def drop_duplicates(utterances: Sequence[Utterance], source: str | os.PathLike) -> list[Utterance]:
+    """Keep the first row of each id; one warning with the count, naming ids whose transcripts differ.
+
+    Why keep-first: a split list with a repeated id is usually a concatenation mistake, and training on an
+    utterance twice per epoch (or scoring it twice) would silently change the results (docs/data.md).
+    """
+    first: dict[str, Utterance] = {}
+    duplicates, conflicting = 0, []
     for u in utterances:
-        if u.id not in seen:
-            seen.add(u.id)
-            unique.append(u)
-    return unique
+        kept = first.get(u.id)
+        if kept is None:
+            first[u.id] = u
+            continue
+        duplicates += 1
+        if u.text is not None and kept.text is not None and u.text != kept.text:
+            conflicting.append(f"{u.id} ({kept.text!r} kept, {u.text!r} dropped)")
+    if duplicates:
+        message = f"{source}: {duplicates} duplicate id row(s) dropped (the first row of each id is kept)"
+        if conflicting:
+            message += f"; transcripts differ for {len(conflicting)}: " + ", ".join(conflicting[:5])
+        warnings.warn(message, stacklevel=3)
+    return list(first.values())
 
 
 def media_paths(root: str | os.PathLike, uid: str) -> dict[str, Path]:
@@ -113,7 +134,10 @@ def read_transcript(path: str | os.PathLike) -> str:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: transcript file is missing")
-    first = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    try:
+        first = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as err:  # unreadable (permissions, I/O error): a bad file, not a bug
+        raise DataError(path, f"transcript cannot be read ({err})") from err
     line = first[0] if first else ""
     if line.startswith("Text:"):
         line = line[len("Text:"):]

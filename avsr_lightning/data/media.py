@@ -14,18 +14,17 @@ from typing import Callable
 import numpy as np
 
 from avsr_lightning.data.atomic import atomic_path
+from avsr_lightning.data.errors import DataError
 
 SAMPLE_RATE = 16000
 FPS = 25
 
 
-class MediaError(ValueError):
+class MediaError(DataError):
     """A media file is missing, unreadable or empty; ``reason`` is short and user-facing."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
+        super().__init__(path, reason)
 
 
 #: Limited-range ("TV", 16-235) luma to full-range grey, as swscale/OpenCV do when converting to grey.
@@ -166,8 +165,13 @@ def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE,
         raise MediaError(path, "audio file is missing")
     try:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        subtype = sf.info(str(path)).subtype
     except (RuntimeError, sf.LibsndfileError, OSError) as err:  # type: ignore[attr-defined]
         raise MediaError(path, f"audio cannot be read ({err})") from err
+    if len(audio) == 0:  # never silently used as silent audio (docs/data.md, "Bad input")
+        raise MediaError(path, "audio has zero samples")
+    if subtype in ("PCM_U8", "PCM_S8", "ULAW", "ALAW"):
+        warn(f"{path}: 8-bit audio ({subtype}), converted to float (expected 16-bit PCM)")
     if audio.shape[1] > 1:
         warn(f"{path}: {audio.shape[1]} audio channels, downmixed to mono")
     audio = audio.mean(axis=1, dtype=np.float32) if audio.shape[1] > 1 else audio[:, 0]

@@ -28,11 +28,15 @@ from avsr_lightning.data.landmarks import (
     smooth_landmarks,
     write_landmarks,
 )
+from avsr_lightning.data.manifest import read_transcript
 from avsr_lightning.data.media import MediaError, extract_audio, read_video, write_audio, write_video
 from avsr_lightning.data.preprocess.alignment import AlignmentError, align_clip, crop_mouth
 from avsr_lightning.data.preprocess.detector import load_detector
 
 RAW_SPLITS = ("main", "pretrain", "trainval", "test")
+SAMPLES_PER_FRAME = 640  # 16 kHz audio, 25 fps video
+#: audio and video of one clip may differ by codec priming/padding, never by more than this (docs/data.md)
+AV_TOLERANCE_FRAMES = 3
 Detector = Union[Callable[[np.ndarray], list], str, None]
 
 
@@ -96,6 +100,13 @@ def _raw_landmarks(landmark_root: Path, relpath: str, frames: np.ndarray, detect
     return frames_to_array(detector(frames), f"detector output for {relpath}")
 
 
+def _landmark_file(landmark_root: Path, relpath: str) -> Path:
+    for ext in (".npz", ".pkl"):
+        if (landmark_root / f"{relpath}{ext}").is_file():
+            return landmark_root / f"{relpath}{ext}"
+    return Path(f"detector output for {relpath}")
+
+
 def process_clip(relpath: str, raw_root: str | os.PathLike, out_root: str | os.PathLike, mean_face: np.ndarray,
                  landmark_root: str | os.PathLike | None = None, detector: Detector = None, overwrite: bool = False,
                  crop: int = 96, window: int = 12) -> ClipResult:
@@ -112,12 +123,24 @@ def process_clip(relpath: str, raw_root: str | os.PathLike, out_root: str | os.P
         text_src = raw_root / f"{relpath}.txt"
         if not text_src.is_file():
             raise MediaError(text_src, "transcript file is missing")
-        frames = read_video(src, threads=0)
+        if not read_transcript(text_src):
+            raise MediaError(text_src, "transcript is empty")
+        truncated: list[str] = []
+        frames = read_video(src, threads=0, warn=truncated.append)
+        if truncated:  # a partial clip would pair a short lip video with the full audio track
+            raise MediaError(src, f"video is truncated or damaged after {len(frames)} frames")
         raw = _raw_landmarks(landmark_root, relpath, frames, detector)
+        if len(raw) != len(frames):  # refused, never cut: which frames the landmarks belong to is unknown
+            raise LandmarkError(f"{_landmark_file(landmark_root, relpath)}: has {len(raw)} landmark frames but "
+                                f"{src} has {len(frames)} video frames (re-run landmark detection for this clip)")
         points = smooth_landmarks(interpolate_missing(raw, landmark_root / relpath), half_window=window // 2)
         aligned, transformed = align_clip(frames, points, mean_face)
         crops, yx_min = crop_mouth(aligned, transformed, crop)
         audio = extract_audio(src)
+        audio_frames = len(audio) / SAMPLES_PER_FRAME
+        if abs(audio_frames - len(frames)) > AV_TOLERANCE_FRAMES:
+            raise MediaError(src, f"audio track lasts {audio_frames:.1f} frames but the video has {len(frames)} "
+                                  f"frames (more than {AV_TOLERANCE_FRAMES} apart)")
     except (MediaError, LandmarkError, AlignmentError) as err:
         return ClipResult(relpath, "failed", str(err))
     except Exception as err:  # noqa: BLE001 - a corrupt clip must not stop a corpus run; reported per clip
