@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from avsr_lightning.callbacks import (
     AtomicCheckpointIO,
+    FitSummary,
     ReliabilityPlot,
     ResumableModelCheckpoint,
     RNGStateCallback,
@@ -57,6 +58,7 @@ class AVSRCLI(LightningCLI):
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.add_lightning_class_args(RNGStateCallback, "rng_state")
         parser.add_lightning_class_args(ReliabilityPlot, "reliability_plot")
+        parser.add_lightning_class_args(FitSummary, "fit_summary")
 
     def _parse_ckpt_path(self) -> None:
         """With ``--ckpt_path``, take only the recognizer (architecture and sizes) from the checkpoint.

@@ -23,8 +23,9 @@ from torch import Tensor
 from avsr_lightning.batch import AVBatch
 from avsr_lightning.decoding.greedy import CTCGreedyDecoder
 from avsr_lightning.decoding.hypothesis import Hypothesis
+from avsr_lightning.decoding.pre_encoded import PreEncoded
 from avsr_lightning.evaluation.metrics import ErrorRate
-from avsr_lightning.evaluation.report import condition_name, make_record, write_report
+from avsr_lightning.evaluation.report import condition_name, make_record, same_utterances, write_report
 from avsr_lightning.initialization import initialize_model
 from avsr_lightning.models.recognizer import Recognizer
 from avsr_lightning.schedules import NoamLR
@@ -203,12 +204,15 @@ class AVSRModule(L.LightningModule):
 
     # ------------------------------------------------------------- validation
     def validation_step(self, batch: AVBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        out = self.model.loss(*batch.model_inputs(), batch.targets, batch.target_lengths)
+        # one encoder pass serves the loss and the decoder (the decoder sees a view with cached features)
+        inputs = batch.model_inputs()
+        features, lengths = self.model.encode(*inputs)
+        out = self.model.loss_from_encoded(features, lengths, batch.targets, batch.target_lengths)
         self.log("val/loss", out["loss"], on_step=False, on_epoch=True, sync_dist=True, batch_size=len(batch),
                  add_dataloader_idx=False)
         self.log("val/acc", out["acc"], on_step=False, on_epoch=True, sync_dist=True, batch_size=len(batch),
                  add_dataloader_idx=False)
-        hypotheses = self._texts(self.val_decoder(self.model, batch))
+        hypotheses = self._texts(self.val_decoder(PreEncoded(self.model, inputs, features, lengths), batch))
         ids = batch.ids if dataloader_idx == 0 else [f"{dataloader_idx}:{i}" for i in batch.ids]
         self.val_error.update(ids, batch.texts, hypotheses)
 
@@ -239,8 +243,12 @@ class AVSRModule(L.LightningModule):
         records = self._gather(self._test_records)
         unique = {(r["condition"], r["dataloader_idx"], r["id"]): r for r in records}  # DDP padding repeats
         records = list(unique.values())
+        datamodule = getattr(self.trainer, "datamodule", None)
+        skipped_fn = getattr(datamodule, "skipped_utterances", None)
+        skipped = self._gather(skipped_fn("test") if callable(skipped_fn) else [])
+        records, skipped = same_utterances(records, skipped)
         out_dir = self._results_dir()  # on every rank: Trainer.log_dir is a collective under DDP
-        summary = write_report(records, out_dir) if self.trainer.is_global_zero else None
+        summary = write_report(records, out_dir, skipped=skipped) if self.trainer.is_global_zero else None
         summary = self._broadcast(summary)
         overall = summary["overall"]
         self.log("test/wer", float(overall["wer"]), sync_dist=False, add_dataloader_idx=False)

@@ -49,6 +49,11 @@ class Recognizer(nn.Module):
         targets (B, L) token ids without sos/eos, padded with -1.
         """
         features, lengths = self.encode(video, video_lengths, audio, audio_lengths)
+        return self.loss_from_encoded(features, lengths, targets, target_lengths)
+
+    def loss_from_encoded(self, features: Tensor, lengths: Tensor, targets: Tensor,
+                          target_lengths: Tensor) -> dict[str, Tensor]:
+        """:meth:`loss` on encoder outputs already computed (validation encodes once for loss and decoding)."""
         ys_in, ys_out = add_sos_eos(targets, self.sos, self.eos, self.ignore_id)
         logits = self.decoder(ys_in, target_lengths + 1, features, lengths)
         loss_ctc = self.ctc.loss(features, lengths, targets, target_lengths)
