@@ -18,7 +18,9 @@ from ..batch import AVBatch
 from ..models.rnnlm import RNNLM
 from ..text import CharTokenizer, Tokenizer
 from .beam_search import BatchBeamSearch, SearchResult
+from . import fast_lm
 from .fast_attention import CachedAttentionScorer, supports
+from .fast_lm import FusedLSTMLMScorer
 from .hypothesis import Hypothesis
 from .scorers import AttentionScorer, CTCScorer, LengthBonus, RNNLMScorer, SearchContext
 
@@ -54,13 +56,15 @@ def _check_weights(beam_size: int, ctc_weight: float, lm_weight: float, length_b
 def beam_search_from_features(model: nn.Module, features: Tensor, lengths: Tensor, beam_size: int = 40,
                               ctc_weight: float = 0.1, lm: RNNLM | None = None, lm_weight: float = 0.5,
                               length_bonus: float = 0.5, pre_beam_ratio: float = 1.5,
-                              cached_decoder: bool = True, compact: bool = True) -> list[list[SearchResult]]:
+                              cached_decoder: bool = True, compact: bool = True,
+                              fused_lm: bool = True) -> list[list[SearchResult]]:
     """Beam search on given encoder outputs ``features`` (B, T, D) with valid ``lengths`` (B,).
 
     ``model`` needs ``decoder`` (with ``step``), ``ctc`` (with ``log_probs``), ``vocab_size``, ``sos``,
     ``eos`` and ``blank``. Returns every ended hypothesis per utterance, best first.
     ``cached_decoder=False`` scores with the generic ``decoder.step`` (same numbers, slower);
-    ``compact=False`` scores every beam slot every step (same results, slower; for comparisons).
+    ``compact=False`` scores every beam slot every step (same results, slower; for comparisons);
+    ``fused_lm=False`` scores an LSTM LM with the generic ``RNNLM.step`` (same numbers, slower).
     """
     vocab = int(model.vocab_size)
     if lm is not None and lm.vocab_size != vocab:
@@ -72,7 +76,7 @@ def beam_search_from_features(model: nn.Module, features: Tensor, lengths: Tenso
         attention = AttentionScorer(model.decoder)
     scorers: dict = {"decoder": attention}
     if lm is not None and lm_weight != 0:
-        scorers["lm"] = RNNLMScorer(lm)
+        scorers["lm"] = FusedLSTMLMScorer(lm) if fused_lm and fast_lm.supports(lm) else RNNLMScorer(lm)
     scorers["length_bonus"] = LengthBonus(vocab)
     if ctc_weight != 0:
         scorers["ctc"] = CTCScorer(model.ctc.log_probs(features), lengths, model.blank, model.eos)

@@ -18,6 +18,7 @@ falls back to :class:`~avsr_lightning.decoding.scorers.AttentionScorer` otherwis
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -51,6 +52,24 @@ def _plain_linear(m: nn.Module) -> bool:
     return type(m) is nn.Linear and m.weight.is_floating_point()
 
 
+#: concatenated weights per first module, rebuilt when any parameter changes (version counter / storage)
+_FUSED: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _fused_weights(linears: tuple[nn.Module, ...]) -> tuple[Tensor, Tensor]:
+    """``[W1; W2; ...]`` and ``[b1; b2; ...]``, cached across searches (a decode call builds new scorers)."""
+    params = [p for m in linears for p in (m.weight, m.bias) if p is not None]
+    key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params) + tuple(map(id, linears))
+    hit = _FUSED.get(linears[0])
+    if hit is not None and hit[0] == key:
+        return hit[1], hit[2]
+    with torch.no_grad():
+        weight = torch.cat([m.weight for m in linears], 0)
+        bias = torch.cat([m.bias if m.bias is not None else m.weight.new_zeros(m.out_features) for m in linears], 0)
+    _FUSED[linears[0]] = (key, weight, bias)
+    return weight, bias
+
+
 class _FusedLinear:
     """Several linear layers on the same input as one matrix product (``x @ [W1; W2; ...]^T``).
 
@@ -62,9 +81,7 @@ class _FusedLinear:
         self.linears = linears
         self.fused = all(_plain_linear(m) for m in linears)
         if self.fused:
-            self.weight = torch.cat([m.weight for m in linears], 0).detach()
-            biases = [m.bias if m.bias is not None else m.weight.new_zeros(m.out_features) for m in linears]
-            self.bias = torch.cat(biases, 0).detach()
+            self.weight, self.bias = _fused_weights(linears)
             self.sizes = [m.out_features for m in linears]
 
     def __call__(self, x: Tensor) -> list[Tensor]:

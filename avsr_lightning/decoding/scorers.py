@@ -115,7 +115,10 @@ class CTCScorer:
 
 
 class RNNLMScorer:
-    """Shallow fusion with an :class:`RNNLM`: the last token of each hypothesis is fed with its state."""
+    """Shallow fusion with an :class:`RNNLM`: the last token of each hypothesis is fed with its state.
+
+    Works with any ``RNNLM`` (LSTM or GRU, float or dynamic-quantised modules); the log-softmax the
+    search ranks on is float32."""
 
     partial = False
 
@@ -123,7 +126,10 @@ class RNNLMScorer:
         self.lm, self.name = lm, name
 
     def init_state(self, ctx: SearchContext) -> Any:
-        return None
+        # built here, not by ``lm.zero_state``: a quantised LM has no float weight to take the dtype from
+        n = ctx.hyp_to_utt.numel()
+        h = ctx.memory.new_zeros(self.lm.layers, n, self.lm.units, dtype=_lm_dtype(self.lm))
+        return h, (torch.zeros_like(h) if self.lm.rnn_type == "lstm" else None)
 
     def score(self, yseq: Tensor, state: Any, ctx: SearchContext,
               scoring_ids: Tensor | None = None) -> tuple[Tensor, Any]:
@@ -135,6 +141,11 @@ class RNNLMScorer:
 
     def compact(self, state: Any, keep_utt: Tensor) -> Any:
         return state
+
+
+def _lm_dtype(lm: nn.Module) -> torch.dtype:
+    """Dtype of the LM's recurrent state: its embedding's (float32 for a dynamic-quantised LM)."""
+    return lm.embed.weight.dtype
 
 
 class LengthBonus:

@@ -7,6 +7,7 @@ import torch
 from avsr_lightning.decoding.beam_search import BatchBeamSearch
 from avsr_lightning.decoding.ctc_prefix import CTCPrefixScorer
 from avsr_lightning.decoding.fast_attention import CachedAttentionScorer
+from avsr_lightning.decoding.fast_lm import FusedLSTMLMScorer
 from avsr_lightning.decoding.scorers import (
     AttentionScorer,
     CTCScorer,
@@ -40,7 +41,7 @@ def modules(golden):
     return dec, ctc, lm
 
 
-def run(golden, modules, name, utterances, cached=True):
+def run(golden, modules, name, utterances, cached=True, fused_lm=False, compact=True):
     dec, ctc, lm = modules
     res = golden["results"][name]
     cfg = res["config"]
@@ -53,10 +54,10 @@ def run(golden, modules, name, utterances, cached=True):
     beam = cfg["beam_size"]
     scorers = {"decoder": CachedAttentionScorer(dec, beam) if cached else AttentionScorer(dec)}
     if cfg["use_lm"]:
-        scorers["lm"] = RNNLMScorer(lm)
+        scorers["lm"] = FusedLSTMLMScorer(lm) if fused_lm else RNNLMScorer(lm)
     scorers["length_bonus"] = LengthBonus(41)
     scorers["ctc"] = CTCScorer(ctc.log_probs(memory), lengths, 0, 40)
-    search = BatchBeamSearch(scorers, res["weights"], cfg["beam_size"], 41, 40, 40)
+    search = BatchBeamSearch(scorers, res["weights"], cfg["beam_size"], 41, 40, 40, compact=compact)
     assert search.full == res["full_scorers"] and search.part == res["part_scorers"]
     assert search.do_pre_beam == res["do_pre_beam"] and search.pre_beam_size == res["pre_beam_size"]
     return res, search(SearchContext(memory, lengths, lengths.new_zeros(0)), lengths)
@@ -95,6 +96,15 @@ def test_all_configs_batched(golden, modules, name):
 def test_generic_decoder_step_scorer(golden, modules, name):
     """The same results through the plain ``decoder.step`` contract (any decoder implementing it)."""
     res, out = run(golden, modules, name, [0, 1, 2], cached=False)
+    for u in range(3):
+        check(res["utterances"][u], out[u])
+
+
+@pytest.mark.parametrize("name", ["beam10_default", "beam40_default", "beam40_ctc0.3"])
+@pytest.mark.parametrize("compact", [True, False])
+def test_fast_paths(golden, modules, name, compact):
+    """The fused LSTM LM scorer, with and without compaction (the decode() defaults use both)."""
+    res, out = run(golden, modules, name, [0, 1, 2], fused_lm=True, compact=compact)
     for u in range(3):
         check(res["utterances"][u], out[u])
 

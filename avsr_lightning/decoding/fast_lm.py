@@ -1,0 +1,74 @@
+"""A faster LM scorer for LSTM :class:`~avsr_lightning.models.rnnlm.RNNLM` shallow fusion.
+
+``RNNLM.step`` runs each ``nn.LSTMCell`` as two matrix products (input and recurrent weights) per layer.
+In the beam search the first layer's input is the embedding of one token, so its input-gate product
+``embed(token) @ W_ih^T + b_ih + b_hh`` takes only ``vocab`` distinct values: they are computed once per
+search as a (vocab, 4 * units) table, and the layer needs one recurrent product. Higher layers do their
+two products accumulated into one gate tensor (no separate bias and sum kernels). The LSTM cell arithmetic is PyTorch's
+(gates i, f, g, o), and the log-softmax is taken in float32, so the scores equal ``RNNLM.step`` up to float
+round-off (tested). Used automatically for LSTM LMs with plain float weights; GRU LMs and quantised
+copies go through the generic :class:`~avsr_lightning.decoding.scorers.RNNLMScorer`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..models.rnnlm import RNNLM
+from .scorers import SearchContext
+
+
+def supports(lm: nn.Module) -> bool:
+    """An LSTM :class:`RNNLM` whose cells and output layer are plain float modules."""
+    return (isinstance(lm, RNNLM) and lm.rnn_type == "lstm" and all(type(c) is nn.LSTMCell for c in lm.rnn)
+            and type(lm.lo) is nn.Linear and lm.lo.weight.is_floating_point())
+
+
+class FusedLSTMLMScorer:
+    """Shallow fusion with an LSTM :class:`RNNLM`: one matrix product per layer and step."""
+
+    partial = False
+
+    def __init__(self, lm: RNNLM, name: str = "lm") -> None:
+        if not supports(lm):
+            raise TypeError(f"FusedLSTMLMScorer needs an LSTM RNNLM with float weights, got {type(lm).__name__}; "
+                            f"use avsr_lightning.decoding.scorers.RNNLMScorer for other LMs")
+        self.lm, self.name = lm, name
+        first = lm.rnn[0]
+        with torch.no_grad():
+            # embedding -> first-layer input gates, for every token at once (dropout is off when decoding)
+            self.table = torch.addmm(first.bias_ih + first.bias_hh, lm.embed.weight, first.weight_ih.t())
+            self.w_hh0 = first.weight_hh.t()
+            self.upper = [(c.weight_ih.t(), c.weight_hh.t(), c.bias_ih + c.bias_hh) for c in lm.rnn[1:]]
+
+    def init_state(self, ctx: SearchContext) -> tuple[Tensor, Tensor]:
+        n = ctx.hyp_to_utt.numel()
+        h = self.table.new_zeros(self.lm.layers, n, self.lm.units)
+        return h, torch.zeros_like(h)
+
+    @staticmethod
+    def _cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        i, f, g, o = gates.chunk(4, dim=1)
+        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c_new), c_new
+
+    def score(self, yseq: Tensor, state: tuple[Tensor, Tensor], ctx: SearchContext,
+              scoring_ids: Tensor | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        h_prev, c_prev = state
+        gates = self.table.index_select(0, yseq[:, -1]).addmm_(h_prev[0], self.w_hh0)
+        h, c = self._cell(gates, c_prev[0])
+        hs, cs = [h], [c]
+        for k, (w_ih, w_hh, b) in enumerate(self.upper, start=1):
+            h, c = self._cell(torch.addmm(b, h, w_ih).addmm_(h_prev[k], w_hh), c_prev[k])
+            hs.append(h)
+            cs.append(c)
+        logits = self.lm.lo(h)
+        return torch.log_softmax(logits.float(), dim=-1), (torch.stack(hs), torch.stack(cs))
+
+    def select(self, candidate: tuple[Tensor, Tensor], src: Tensor, token: Tensor) -> tuple[Tensor, Tensor]:
+        return RNNLM.select_state(candidate, src)
+
+    def compact(self, state: Any, keep_utt: Tensor) -> Any:
+        return state
