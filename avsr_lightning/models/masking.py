@@ -40,10 +40,14 @@ def masked_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, valid: Ten
     x = x.float()  # statistics in float32 even under autocast, as BatchNorm does
     dims = [0] + list(range(2, x.dim()))
     weight_map = valid.to(x.dtype).expand(x.size(0), 1, *x.shape[2:])
-    count = weight_map.sum().clamp_min(1.0)
-    mean = (x * weight_map).sum(dims, keepdim=True) / count
-    centred = x - mean
-    var = (centred.square() * weight_map).sum(dims, keepdim=True) / count
+    group = _sync_group(bn)
+    if group is None:
+        count = weight_map.sum().clamp_min(1.0)
+        mean = (x * weight_map).sum(dims, keepdim=True) / count
+        centred = x - mean
+        var = (centred.square() * weight_map).sum(dims, keepdim=True) / count
+    else:  # sync_batchnorm: statistics over the valid positions of every rank (docs/training.md)
+        count, mean, centred, var = _synced_stats(x, weight_map, dims, group)
     with torch.no_grad():
         bn.num_batches_tracked.add_(1)
         momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
@@ -55,3 +59,39 @@ def masked_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, valid: Ten
         shape = [1, -1] + [1] * (x.dim() - 2)
         y = y * bn.weight.view(shape).float() + bn.bias.view(shape).float()
     return y.to(out_dtype)
+
+
+def _sync_group(bn: nn.Module):
+    """The process group to reduce over when ``bn`` is a ``SyncBatchNorm`` in a multi-process run, else None.
+
+    Lightning's ``sync_batchnorm: true`` turns every BatchNorm into ``nn.SyncBatchNorm``; the masked path
+    then all-reduces its valid-frame sums and counts, as ``SyncBatchNorm`` would for unmasked inputs.
+    """
+    if not isinstance(bn, nn.SyncBatchNorm):
+        return None
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return None
+    group = bn.process_group if bn.process_group is not None else dist.group.WORLD
+    return group if dist.get_world_size(group) > 1 else None
+
+
+def _synced_stats(x: Tensor, weight_map: Tensor, dims: list[int], group) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Global valid-frame count, mean and (biased) variance; differentiable all-reduces (two passes).
+
+    Two passes (sum and count, then centred squares) keep the numerics of the one-process formula; the
+    backward of ``torch.distributed.nn.functional.all_reduce`` sums the statistics' gradients over ranks,
+    which is what makes the gradient that of the whole global batch (as ``SyncBatchNorm``'s backward).
+    """
+    from torch.distributed.nn.functional import all_reduce
+
+    c = x.size(1)
+    local = torch.cat([(x * weight_map).sum(dims), weight_map.sum().reshape(1)])
+    total = all_reduce(local, group=group)
+    count = total[c].clamp_min(1.0)
+    mean = (total[:c] / count).view(1, c, *([1] * (x.dim() - 2)))
+    centred = x - mean
+    sq = all_reduce((centred.square() * weight_map).sum(dims), group=group)
+    var = (sq / count).view_as(mean)
+    return count, mean, centred, var
