@@ -13,16 +13,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from avsr_lightning.batch import SAMPLES_PER_FRAME
-from avsr_lightning.data.conditions import Condition, apply_condition
-from avsr_lightning.data.corruption import functional as F
+from avsr_lightning.data.conditions import Condition
 from avsr_lightning.data.corruption.acoustic import NoiseMixer
 from avsr_lightning.data.corruption.seeding import generator_for
 from avsr_lightning.data.corruption.visual import VisualCorruption
 from avsr_lightning.data.landmarks import LandmarkError, Landmarks, interpolate_missing, read_landmarks
 from avsr_lightning.data.manifest import Utterance, media_paths, read_transcript
 from avsr_lightning.data.media import MediaError, read_audio, read_video
-from avsr_lightning.data.transforms import VideoTransform, fit_audio_to_frames, normalize_utterance
+from avsr_lightning.data.transforms.audio import MatchAudioToVideo, audio_tensor
+from avsr_lightning.data.transforms.base import Clip, Transform, run_pipeline
+from avsr_lightning.data.transforms.defaults import prebound_pipeline
+from avsr_lightning.data.transforms.functional import VideoTransform
 from avsr_lightning.text import CharTokenizer, Tokenizer, normalize_transcript
 
 MODALITIES = ("video", "audio")
@@ -30,7 +31,7 @@ MODALITIES = ("video", "audio")
 
 @dataclass
 class Sample:
-    """One decoded utterance. ``video`` float (T, 88, 88) or None; ``audio`` float (640*T,) or None."""
+    """One decoded utterance. ``video`` float (T, crop, crop) or None; ``audio`` float (640*T,) or None."""
 
     id: str
     video: torch.Tensor | None
@@ -71,6 +72,12 @@ class AVDataset(Dataset):
         max_video_frames: truncate video (a note is recorded); None = never.
         speed_factors: training speed perturbation, drawn uniformly (applied to both streams).
         normalize_audio: per-utterance zero-mean/unit-variance audio (safe on silence).
+        transforms: the bound pipeline (``avsr_lightning.data.transforms``, what a data module passes); when
+            given, ``video_transform``/``noise``/``visual``/``speed_factors``/``normalize_audio`` are not used.
+            None = the pipeline those arguments describe.
+        cache_decoded: keep every utterance's decoded frames, audio and transcript in memory after its first
+            read (per process: each DataLoader worker keeps its own, so use persistent workers), so later
+            epochs decode no file. The cached arrays are read-only; outputs are identical with and without.
 
     ``dataset[i]`` or ``dataset[(i, epoch)]`` (the batch sampler passes the epoch so workers need no state).
     """
@@ -80,7 +87,8 @@ class AVDataset(Dataset):
                  train: bool = False, noise: NoiseMixer | None = None, visual: VisualCorruption | None = None,
                  condition: Condition | None = None, seed: int = 0, max_text_len: int | None = None,
                  max_video_frames: int | None = None, speed_factors: Sequence[float] | None = None,
-                 normalize_audio: bool = True) -> None:
+                 normalize_audio: bool = True, transforms: Sequence[Transform] | None = None,
+                 cache_decoded: bool = False) -> None:
         unknown = set(modalities) - set(MODALITIES)
         if unknown or not modalities:
             raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {list(modalities)}")
@@ -98,6 +106,17 @@ class AVDataset(Dataset):
         self.max_video_frames = max_video_frames
         self.speed_factors = list(speed_factors) if speed_factors else None
         self.normalize_audio = normalize_audio
+        if transforms is None:
+            transforms = prebound_pipeline(train, self.video_transform, noise, visual, self.condition, self.seed,
+                                           self.speed_factors, normalize_audio)
+        self.transforms = list(transforms)
+        self.cache_decoded = bool(cache_decoded)
+        self._cache: dict[str, tuple[str, np.ndarray | None, np.ndarray | None, list[str]]] = {}
+
+    def __getstate__(self) -> dict:  # workers start with an empty cache (never ship decoded clips by pickling)
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        return state
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -119,10 +138,34 @@ class AVDataset(Dataset):
             return BadItem(index, utt.id, str(self.root / "*" / utt.id), f"{type(err).__name__}: {err}")
 
     # ----------------------------------------------------------------------------------------------
-    def _load(self, utt: Utterance, epoch: int) -> Sample:
-        paths = media_paths(self.root, utt.id)
+    def _decode(self, utt: Utterance, paths: dict[str, Path]) -> tuple[str, np.ndarray | None, np.ndarray | None,
+                                                                      list[str]]:
+        """(transcript, uint8 frames or None, float audio or None, decoding notes), from the cache if enabled."""
+        cached = self._cache.get(utt.id)
+        if cached is not None:
+            return cached[0], cached[1], cached[2], list(cached[3])
         notes: list[str] = []
         text = utt.text if utt.text is not None else read_transcript(paths["text"])
+        frames = None
+        if "video" in self.modalities:
+            frames = read_video(paths["video"], max_frames=self.max_video_frames,
+                                warn=lambda m: notes.append(f"video_truncated: {m}"))
+            if self.max_video_frames is not None and len(frames) >= self.max_video_frames:
+                notes.append(f"video_truncated: {paths['video']} read up to {self.max_video_frames} frames")
+        audio = None
+        if "audio" in self.modalities or frames is None:
+            audio = read_audio(paths["audio"], warn=lambda m: notes.append(f"audio_format: {m}"))
+        if self.cache_decoded:
+            for array in (frames, audio):
+                if array is not None:
+                    array.flags.writeable = False  # a transform writing into a cached clip is a bug: fail loudly
+            self._cache[utt.id] = (text, frames, audio, list(notes))
+        return text, frames, audio, notes
+
+    def _load(self, utt: Utterance, epoch: int) -> Sample:
+        paths = media_paths(self.root, utt.id)
+        text, frames, audio, decode_notes = self._decode(utt, paths)
+        notes: list[str] = []
         text = normalize_transcript(text)
         if not text:
             raise MediaError(paths["text"], "transcript is empty")
@@ -135,66 +178,26 @@ class AVDataset(Dataset):
         if self.max_text_len is not None and len(ids) > self.max_text_len:
             ids = ids[: self.max_text_len]
             notes.append(f"text_truncated: {paths['text']} truncated to {self.max_text_len} tokens")
-
-        frames = None
-        if "video" in self.modalities:
-            frames = read_video(paths["video"], max_frames=self.max_video_frames,
-                                warn=lambda m: notes.append(f"video_truncated: {m}"))
-            if self.max_video_frames is not None and len(frames) >= self.max_video_frames:
-                notes.append(f"video_truncated: {paths['video']} read up to {self.max_video_frames} frames")
-        audio = None
-        if "audio" in self.modalities or frames is None:
-            audio = read_audio(paths["audio"], warn=lambda m: notes.append(f"audio_format: {m}"))
+        notes += decode_notes
 
         rng = generator_for(self.seed, utt.id, f"train:{epoch}") if self.train else None
-        condition: dict[str, Any]
-        needs_landmarks = frames is not None and self.visual is not None and self.visual.needs_landmarks and (
-            self.train or self.condition.visual in ("occlusion", "occlusion_noise"))
-        landmarks = load_utterance_landmarks(paths) if needs_landmarks else None
-
-        if self.train:
-            condition = {"snr": None, "noise": None, "visual": "clean"}
-            if frames is not None and self.visual is not None:
-                frames, info = self.visual(frames, landmarks, rng)
-                condition["visual"] = info["visual"]
-            if self.speed_factors:
-                factor = float(self.speed_factors[int(rng.integers(0, len(self.speed_factors)))])
-                audio, frames = F.speed_perturb(audio, frames, factor)
-                condition["speed"] = factor
-        else:
-            condition = {}
-
-        num_frames = len(frames) if frames is not None else max(1, int(round(len(audio) / SAMPLES_PER_FRAME)))
-        if audio is not None:
-            diff = len(audio) - num_frames * SAMPLES_PER_FRAME
-            if abs(diff) > SAMPLES_PER_FRAME:
-                kind = "shorter" if diff < 0 else "longer"
-                notes.append(f"audio_length: {paths['audio']} is {abs(diff)} samples {kind} than the video "
-                             f"({num_frames} frames); {'zero-padded' if diff < 0 else 'cut'}")
-            audio = fit_audio_to_frames(audio, num_frames)
-            if self.train and self.noise is not None:
-                audio, info = self.noise(audio, rng)
-                condition.update({"snr": info["snr"], "noise": info["noise"]})
-                if info.get("partial"):
-                    condition["partial"] = info["partial"]
-
-        if not self.train:
-            frames, audio, params = apply_condition(self.condition, utt.id, self.seed, frames, audio, landmarks,
-                                                    self.noise, self.visual)
-            condition = {"name": self.condition.name, "snr": self.condition.snr,
-                         "noise": self.condition.noise if self.condition.snr is not None else None,
-                         "visual": self.condition.visual}
+        clip = Clip(utt.id, frames, audio, {"snr": None, "noise": None, "visual": "clean"} if self.train else {},
+                    notes, self.train, paths, load_landmarks=lambda: load_utterance_landmarks(paths))
+        clip = run_pipeline(self.transforms, clip, rng)
+        if clip.num_frames is None:  # a hand-made pipeline without MatchAudioToVideo
+            clip = MatchAudioToVideo()(clip, rng)
 
         video_t = None
-        if frames is not None and "video" in self.modalities:
-            video_t = self.video_transform(frames, rng if self.train else None)
+        if clip.frames is not None and "video" in self.modalities:
+            video_t = clip.frames if isinstance(clip.frames, torch.Tensor) else \
+                torch.from_numpy(np.array(clip.frames, dtype=np.float32))  # no Normalize step: raw 0-255 grey
         audio_t = None
-        if audio is not None and "audio" in self.modalities:
-            if not np.any(audio):
+        if clip.audio is not None and "audio" in self.modalities:
+            if not isinstance(clip.audio, torch.Tensor) and not np.any(clip.audio):
                 notes.append(f"silent_audio: {paths['audio']} is silent")
-            audio_t = normalize_utterance(audio) if self.normalize_audio else torch.from_numpy(audio)
-        return Sample(utt.id, video_t, audio_t, num_frames, torch.tensor(ids, dtype=torch.long), text, condition,
-                      notes)
+            audio_t = audio_tensor(clip.audio)
+        return Sample(utt.id, video_t, audio_t, clip.num_frames, torch.tensor(ids, dtype=torch.long), text,
+                      clip.condition, clip.notes)
 
 
 def load_utterance_landmarks(paths: dict[str, Path]) -> Landmarks:

@@ -27,12 +27,20 @@ from avsr_lightning.data.collate import CollatedBatch, Collator
 from avsr_lightning.data.conditions import Condition
 from avsr_lightning.data.corruption.acoustic import NoiseMixer
 from avsr_lightning.data.corruption.occluders import OccluderBank
-from avsr_lightning.data.corruption.visual import VisualCorruption
 from avsr_lightning.data.dataset import MODALITIES, AVDataset
 from avsr_lightning.data.lengths import frame_counts
 from avsr_lightning.data.manifest import Utterance, load_split
 from avsr_lightning.data.sampler import FrameBudgetBatchSampler
-from avsr_lightning.data.transforms import VideoTransform
+from avsr_lightning.data.transforms import (
+    MatchAudioToVideo,
+    PipelineContext,
+    TestCondition,
+    Transform,
+    bound_pipeline,
+    default_eval_transforms,
+    default_train_transforms,
+)
+from avsr_lightning.data.transforms.stats import corpus_pixel_stats
 from avsr_lightning.text import CharTokenizer, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -73,6 +81,19 @@ class LRSDataModule(pl.LightningDataModule):
         bucketed: group utterances of similar length (jittered each epoch); False = random batches as in the
             reference loader (more padding).
         tokenizer: text → ids (default the reference :class:`CharTokenizer`).
+        train_transforms: the training pipeline, an ordered list of ``avsr_lightning.data.transforms`` steps
+            (``class_path``/``init_args`` in YAML, docs/data.md). None = the pipeline of the flags above
+            (``visual_corruption``, ``speed_factors``, ``train_snrs``, ``train_partial_noise``, ``volume_db``,
+            88-px crop, LRS mean/std); when given, those flags are not used.
+        eval_transforms: the validation/test pipeline; the loader's condition is applied at its
+            ``TestCondition`` step (inserted after ``MatchAudioToVideo`` when missing). None = condition,
+            88-px centre crop, LRS mean/std, audio normalisation.
+        eval_noise_files: val/test noise files; None = ``<root>/noise/eval/*.wav`` when that directory exists
+            (noise unheard in training), else the training noise files.
+        cache_decoded: keep decoded clips in memory after their first read (``true``, ``false`` or ``auto`` =
+            when the split's decoded size is below ``cache_max_gb``). Per process: with ``num_workers > 0``
+            use ``persistent_workers: true`` so workers keep their cache across epochs.
+        cache_max_gb: the ``auto`` limit per split and process.
     """
 
     def __init__(
@@ -107,6 +128,11 @@ class LRSDataModule(pl.LightningDataModule):
         persistent_workers: bool = False,
         bucketed: bool = True,
         tokenizer: Optional[Tokenizer] = None,
+        train_transforms: Optional[list[Transform]] = None,
+        eval_transforms: Optional[list[Transform]] = None,
+        eval_noise_files: Optional[list[str]] = None,
+        cache_decoded: Union[bool, str] = False,
+        cache_max_gb: float = 2.0,
     ) -> None:
         super().__init__()
         if max_frames is None and batch_size is None:
@@ -122,7 +148,11 @@ class LRSDataModule(pl.LightningDataModule):
             raise ValueError(f"LRSDataModule: max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
         if not train_snrs:
             raise ValueError("LRSDataModule: train_snrs is empty; use [null] for clean training audio")
-        self.save_hyperparameters(ignore=["tokenizer"])
+        if cache_decoded not in (True, False, "auto"):
+            raise ValueError(f"LRSDataModule: cache_decoded must be true, false or auto, got {cache_decoded!r}")
+        # transform objects are not hyperparameters (checkpoints load with weights_only=True); the CLI's
+        # config.yaml records them
+        self.save_hyperparameters(ignore=["tokenizer", "train_transforms", "eval_transforms"])
         self.root = Path(root)
         self.train_split, self.val_split, self.test_split = train_split, val_split, test_split
         self.max_frames, self.batch_size = max_frames, batch_size
@@ -151,6 +181,13 @@ class LRSDataModule(pl.LightningDataModule):
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.persistent_workers = persistent_workers
         self.bucketed = bucketed
+        self.train_transforms = list(train_transforms) if train_transforms is not None else None
+        if train_transforms is not None and (visual_corruption or speed_factors or volume_db is not None):
+            log.warning("LRSDataModule: train_transforms is given, so visual_corruption/speed_factors/volume_db "
+                        "are not used; put VisualCorruption/SpeedPerturbation/NoiseMixing(volume_db) in the list")
+        self.eval_transforms = list(eval_transforms) if eval_transforms is not None else None
+        self.eval_noise_files = eval_noise_files
+        self.cache_decoded, self.cache_max_gb = cache_decoded, cache_max_gb
         self.tokenizer = tokenizer or CharTokenizer()
         self.datasets: dict[str, Any] = {}
         self.samplers: dict[str, Any] = {}
@@ -176,8 +213,20 @@ class LRSDataModule(pl.LightningDataModule):
                 return [self.root / "noise" / name]
         return []
 
-    def _mixer(self, snrs: list[Optional[float]], partial: str) -> Optional[NoiseMixer]:
-        files = self._noise_paths()
+    def _eval_noise_paths(self) -> list[Path]:
+        """Val/test noise: ``eval_noise_files``, else ``<root>/noise/eval/*.wav`` (unheard in training), else
+        the training noise."""
+        if self.eval_noise_files is not None:
+            return [Path(p) if Path(p).is_absolute() else self.root / p for p in self.eval_noise_files]
+        if self.noise_files is None:
+            found = sorted(p for p in (self.root / "noise" / "eval").glob("*") if p.suffix in (".wav", ".npy"))
+            if found:
+                return found
+        return self._noise_paths()
+
+    def _mixer(self, snrs: list[Optional[float]], partial: str,
+               files: Optional[list[Path]] = None) -> Optional[NoiseMixer]:
+        files = self._noise_paths() if files is None else list(files)
         if all(s is None for s in snrs):
             return None
         if not files:
@@ -185,9 +234,41 @@ class LRSDataModule(pl.LightningDataModule):
                              f"or put babble.wav under {self.root / 'noise'}, or use [null] for clean audio")
         return NoiseMixer(files, snrs, partial=partial, volume_db=self.volume_db if partial != "avrelscore" else None)
 
-    def _occluders(self) -> OccluderBank:
-        directory = Path(self.occluder_dir) if self.occluder_dir else self.root / "occlusion_patch"
-        return OccluderBank(directory)
+    def _occluders(self, directory: Optional[str] = None) -> OccluderBank:
+        directory = directory or self.occluder_dir
+        return OccluderBank(Path(directory) if directory else self.root / "occlusion_patch")
+
+    def _corpus_stats(self) -> dict[str, float]:
+        """``pixel_mean``/``pixel_std`` recorded in ``<root>/corpus.json`` (synthetic corpora), else {}."""
+        return corpus_pixel_stats(self.root)
+
+    def _pipeline(self, train: bool, condition: Condition) -> list[Transform]:
+        """The dataset's bound pipeline: the configured list (or the flags' default), one copy per dataset."""
+        if train:
+            steps = self.train_transforms
+            if steps is None:
+                steps = default_train_transforms(self.train_snrs, self.visual_corruption and "video" in self.modalities,
+                                                 self.speed_factors, self.train_partial_noise, self.volume_db)
+        else:
+            steps = self.eval_transforms if self.eval_transforms is not None else default_eval_transforms()
+            if not any(isinstance(t, TestCondition) for t in steps):
+                at = next((i + 1 for i, t in enumerate(steps) if isinstance(t, MatchAudioToVideo)), 0)
+                steps = [*steps[:at], TestCondition(), *steps[at:]]
+        context = PipelineContext(root=self.root, seed=self.seed, modalities=tuple(self.modalities), train=train,
+                                  condition=condition, noise_files=self._noise_paths(),
+                                  eval_noise_files=self._eval_noise_paths() if not train else (),
+                                  occluder_dir=self.occluder_dir, reference_quirks=self.reference_quirks,
+                                  test_occluder_size=self.test_occluder_size, volume_db=self.volume_db,
+                                  make_mixer=self._mixer, make_occluders=self._occluders,
+                                  corpus_stats=self._corpus_stats)
+        return bound_pipeline(steps, context)
+
+    def _cache_enabled(self, lengths: list[Optional[int]]) -> bool:
+        if self.cache_decoded != "auto":
+            return bool(self.cache_decoded)
+        frames = sum(n for n in lengths if n is not None)
+        per_frame = (96 * 96 if "video" in self.modalities else 0) + 4 * 640  # uint8 crops + float32 audio
+        return frames * per_frame <= self.cache_max_gb * 1e9
 
     def _utterances(self, split: str, stage: str) -> list[Utterance]:
         utts = load_split(self.root, split, prefix=self.split_prefix)
@@ -220,23 +301,9 @@ class LRSDataModule(pl.LightningDataModule):
         utts = self._utterances(split, stage)
         lengths, errors = self._counted_frames(self.root, utts, tracker_key, f"split {split}, root {self.root}")
         utts = [Utterance(u.id, u.text, n) for u, n in zip(utts, lengths)]
-        if train:
-            mixer = self._mixer(self.train_snrs, self.train_partial_noise)
-            visual = None
-            if self.visual_corruption and "video" in self.modalities:
-                visual = VisualCorruption(self._occluders(), reference_quirks=self.reference_quirks)
-        else:
-            mixer = self._mixer([condition.snr], "avrelscore") if "audio" in self.modalities else None
-            visual = None
-            if condition.visual != "clean" and "video" in self.modalities:
-                needs_occ = condition.visual in ("occlusion", "occlusion_noise")
-                visual = VisualCorruption.avrelscore_test(self._occluders() if needs_occ else None,
-                                                          self.test_occluder_size)
-                visual.reference_quirks = self.reference_quirks
-        return AVDataset(self.root, utts, self.tokenizer, VideoTransform(train=train), self.modalities, train=train,
-                         noise=mixer, visual=visual, condition=condition, seed=self.seed,
-                         max_text_len=self.max_text_len if stage in ("train", "val") else None,
-                         speed_factors=self.speed_factors if train else None)
+        return AVDataset(self.root, utts, self.tokenizer, modalities=self.modalities, train=train, condition=condition,
+                         seed=self.seed, max_text_len=self.max_text_len if stage in ("train", "val") else None,
+                         transforms=self._pipeline(train, condition), cache_decoded=self._cache_enabled(lengths))
 
     def _sampler(self, dataset: AVDataset, train: bool) -> FrameBudgetBatchSampler:
         world, rank = self._world()

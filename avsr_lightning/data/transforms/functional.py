@@ -1,5 +1,6 @@
-"""Video and audio transforms. Train and evaluation transforms are separate objects (the reference applies
-its training augmentation to validation too, spec §8.5); every random draw uses an explicit numpy Generator.
+"""The single-object video transform and the audio helpers the pipeline steps build on. Train and evaluation
+transforms are separate objects (the reference applies its training augmentation to validation too, spec §8.5);
+every random draw uses an explicit numpy Generator.
 """
 from __future__ import annotations
 
