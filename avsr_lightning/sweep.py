@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from avsr_lightning.data.conditions import VISUAL_CONDITIONS, Condition
 from avsr_lightning.durable import write_bytes
@@ -42,6 +42,8 @@ class SweepRow:
     cer: float
     utterances: int
     words: int
+    reliability_video: Optional[float] = None  # mean reliability score over valid frames (AVRelScore only)
+    reliability_audio: Optional[float] = None
 
 
 def condition_grid(snrs: Sequence[Optional[float]], visual: Sequence[str], noise: str = "babble") -> list[Condition]:
@@ -88,6 +90,7 @@ def run_sweep(models: Mapping[str, nn.Module], datamodule: Any, decoder: Callabl
     rows = []
     for idx, (condition, loader) in enumerate(zip(grid, loaders)):
         counts: dict[str, list[ErrorCounts]] = {name: [] for name in models}
+        scores: dict[str, list[Tensor]] = {name: [] for name in models}
         for b, batch in enumerate(loader):
             if max_batches is not None and b >= max_batches:
                 break
@@ -99,12 +102,26 @@ def run_sweep(models: Mapping[str, nn.Module], datamodule: Any, decoder: Callabl
             for name, model in models.items():
                 hyps = _texts(decoder(model, batch), tokenizer)
                 counts[name].extend(error_counts(r, h) for r, h in zip(refs, hyps))
+                if callable(getattr(model, "reliability", None)) and batch.video is not None \
+                        and batch.audio is not None:
+                    scores[name].append(_mean_reliability(model, batch))
         for name in models:
             rates = corpus_rates(counts[name])
+            rel = torch.stack(scores[name]).sum(0) if scores[name] else None  # (video sum, audio sum, frames)
             rows.append(SweepRow(name, condition.visual, condition.snr, float(rates["wer"]), float(rates["cer"]),
-                                 len(counts[name]), sum(c.words for c in counts[name])))
+                                 len(counts[name]), sum(c.words for c in counts[name]),
+                                 None if rel is None else float(rel[0] / rel[2]),
+                                 None if rel is None else float(rel[1] / rel[2])))
             log.info("%s %s: WER %.2f", name, condition.name, rows[-1].wer)
     return rows
+
+
+def _mean_reliability(model: nn.Module, batch: Any) -> Tensor:
+    """(sum of video scores, sum of audio scores, number of frames) over the batch's valid frames."""
+    out = model.reliability(*batch.model_inputs())
+    valid = (torch.arange(out["video"].size(1), device=out["video"].device)[None, :]
+             < batch.video_lengths.to(out["video"].device)[:, None]).float()
+    return torch.stack([(out["video"] * valid).sum(), (out["audio"] * valid).sum(), valid.sum()]).double().cpu()
 
 
 # ----------------------------------------------------------------------------------------- writing
@@ -119,34 +136,50 @@ def _snr_label(snr: Optional[float]) -> str:
 def to_csv(rows: Iterable[SweepRow]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "visual", "snr", "wer", "cer", "utterances", "words"])
+    writer.writerow(["model", "visual", "snr", "wer", "cer", "utterances", "words", "reliability_video",
+                     "reliability_audio"])
     for r in rows:
         writer.writerow([r.model, r.visual, "clean" if r.snr is None else f"{r.snr:g}", f"{r.wer:.3f}",
-                         f"{r.cer:.3f}", r.utterances, r.words])
+                         f"{r.cer:.3f}", r.utterances, r.words,
+                         "" if r.reliability_video is None else f"{r.reliability_video:.4f}",
+                         "" if r.reliability_audio is None else f"{r.reliability_audio:.4f}"])
     return buf.getvalue()
 
 
-def to_markdown(rows: Sequence[SweepRow]) -> str:
-    """One table per model: rows = visual condition, columns = audio SNR, cells = WER (%)."""
-    out = ["# Robustness sweep: WER (%)", ""]
+def to_markdown(rows: Sequence[SweepRow], metrics: Sequence[str] = ("wer", "cer")) -> str:
+    """Per metric, one table per visual condition: rows = model, columns = audio SNR, cells = rate (%);
+    then the mean reliability scores of the models that have them."""
+    out = ["# Robustness sweep", ""]
     models = list(dict.fromkeys(r.model for r in rows))
     snrs = list(dict.fromkeys(r.snr for r in rows))
     visuals = list(dict.fromkeys(r.visual for r in rows))
-    cell = {(r.model, r.visual, r.snr): r.wer for r in rows}
-    for m in models:
-        out += [f"## {m}", "", "| visual \\ audio | " + " | ".join(_snr_label(s) for s in snrs) + " |",
-                "|---|" + "---|" * len(snrs)]
+    header = ["| model \\ audio | " + " | ".join(_snr_label(s) for s in snrs) + " |", "|---|" + "---|" * len(snrs)]
+    for metric in metrics:
+        cell = {(r.model, r.visual, r.snr): getattr(r, metric) for r in rows}
         for v in visuals:
-            vals = [cell.get((m, v, s)) for s in snrs]
-            out.append(f"| {v} | " + " | ".join("-" if x is None else f"{x:.2f}" for x in vals) + " |")
+            out += [f"## {metric.upper()} (%), visual: {v}", "", *header]
+            for m in models:
+                vals = [cell.get((m, v, s)) for s in snrs]
+                out.append(f"| {m} | " + " | ".join("-" if x is None else f"{x:.2f}" for x in vals) + " |")
+            out.append("")
+    scored = [m for m in models if any(r.model == m and r.reliability_video is not None for r in rows)]
+    for m in scored:
+        rel = {(r.visual, r.snr): r for r in rows if r.model == m}
+        out += [f"## Reliability scores of {m} (video / audio, mean over frames)", "", *header]
+        for v in visuals:
+            vals = [rel.get((v, s)) for s in snrs]
+            out.append(f"| {v} | " + " | ".join(
+                "-" if r is None or r.reliability_video is None
+                else f"{r.reliability_video:.3f} / {r.reliability_audio:.3f}" for r in vals) + " |")
         out.append("")
     utt = {r.utterances for r in rows}
     out.append(f"Utterances per condition: {', '.join(str(u) for u in sorted(utt))}.")
     return "\n".join(out) + "\n"
 
 
-def plot(rows: Sequence[SweepRow], path: Path) -> None:
-    """WER against SNR, one panel per visual condition, one line per model; clean audio at the right."""
+def plot(rows: Sequence[SweepRow], path: Path, metric: str = "wer") -> None:
+    """``metric`` (wer or cer) against SNR, one panel per visual condition, one line per model; clean audio
+    at the right."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,7 +192,8 @@ def plot(rows: Sequence[SweepRow], path: Path) -> None:
     fig, axes = plt.subplots(1, len(visuals), figsize=(4.0 * len(visuals), 3.4), sharey=True, squeeze=False)
     for ax, v in zip(axes[0], visuals):
         for m in models:
-            pts = sorted((clean_x if r.snr is None else r.snr, r.wer) for r in rows if r.model == m and r.visual == v)
+            pts = sorted((clean_x if r.snr is None else r.snr, getattr(r, metric)) for r in rows
+                         if r.model == m and r.visual == v)
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m)
         ticks = numeric + ([clean_x] if any(r.snr is None for r in rows) else [])
@@ -168,7 +202,7 @@ def plot(rows: Sequence[SweepRow], path: Path) -> None:
         ax.set_title(f"visual: {v}")
         ax.set_xlabel("audio SNR (dB)")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("WER (%)")
+    axes[0][0].set_ylabel(f"{metric.upper()} (%)")
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -177,18 +211,62 @@ def plot(rows: Sequence[SweepRow], path: Path) -> None:
     _atomic_write_bytes(path, buf.getvalue())
 
 
-def write_outputs(rows: Sequence[SweepRow], out_dir: Union[str, Path]) -> dict[str, Path]:
-    """``sweep.csv``, ``sweep.md`` and ``sweep.png`` in ``out_dir`` (each written atomically)."""
+def plot_reliability(rows: Sequence[SweepRow], path: Path) -> bool:
+    """Mean video and audio reliability scores against SNR, one panel per visual condition, for every model
+    that has them (AVRelScore). Returns False (and writes nothing) when no model has scores."""
+    scored = [r for r in rows if r.reliability_video is not None]
+    if not scored:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    visuals = list(dict.fromkeys(r.visual for r in scored))
+    models = list(dict.fromkeys(r.model for r in scored))
+    numeric = sorted({r.snr for r in scored if r.snr is not None})
+    clean_x = (numeric[-1] + 5.0) if numeric else 0.0
+    fig, axes = plt.subplots(1, len(visuals), figsize=(4.0 * len(visuals), 3.4), sharey=True, squeeze=False)
+    for ax, v in zip(axes[0], visuals):
+        for m in models:
+            pts = sorted((clean_x if r.snr is None else r.snr, r.reliability_video, r.reliability_audio)
+                         for r in scored if r.model == m and r.visual == v)
+            label = "" if len(models) == 1 else f"{m} "
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="s", label=f"{label}video score")
+            ax.plot([p[0] for p in pts], [p[2] for p in pts], marker="o", label=f"{label}audio score")
+        ticks = numeric + ([clean_x] if any(r.snr is None for r in scored) else [])
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{t:g}" for t in numeric] + (["clean"] if len(ticks) > len(numeric) else []))
+        ax.set_title(f"visual: {v}")
+        ax.set_xlabel("audio SNR (dB)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("mean reliability score")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    _atomic_write_bytes(path, buf.getvalue())
+    return True
+
+
+def write_outputs(rows: Sequence[SweepRow], out_dir: Union[str, Path], metric: str = "wer") -> dict[str, Path]:
+    """``sweep.csv``, ``sweep.md``, ``sweep.png`` (``metric`` against SNR) and, when a model has reliability
+    scores, ``reliability.png`` in ``out_dir`` (each written atomically)."""
+    if metric not in ("wer", "cer"):
+        raise ValueError(f"sweep: metric must be 'wer' or 'cer', got {metric!r}")
     out = Path(out_dir)
     paths = {"csv": out / "sweep.csv", "markdown": out / "sweep.md", "plot": out / "sweep.png"}
     _atomic_write_bytes(paths["csv"], to_csv(rows).encode())
     _atomic_write_bytes(paths["markdown"], to_markdown(rows).encode())
-    plot(rows, paths["plot"])
+    plot(rows, paths["plot"], metric)
+    if plot_reliability(rows, out / "reliability.png"):
+        paths["reliability"] = out / "reliability.png"
     return paths
 
 
 # ----------------------------------------------------------------------------------------- CLI
-def _load_models(models: Mapping[str, str], arch: str) -> dict[str, nn.Module]:
+def _load_models(models: Mapping[str, str], arch: Optional[str]) -> dict[str, nn.Module]:
     from avsr_lightning.weights.load import load_model
 
     if not models:
@@ -207,7 +285,8 @@ def main(args: Optional[list[str]] = None) -> list[SweepRow]:
     parser.add_argument("--config", action=ActionConfigFile)
     parser.add_argument("--models", type=dict[str, str], required=True,
                         help="name -> checkpoint (ours or the reference's); several are compared")
-    parser.add_argument("--arch", type=str, default="AVRelScore", help="architecture of reference checkpoints")
+    parser.add_argument("--arch", type=Optional[str], default=None,
+                        help="architecture of reference-format checkpoints (default: detected from their tensors)")
     parser.add_subclass_arguments(LightningDataModule, "data", help="an LRSDataModule/SyntheticDataModule config")
     parser.add_argument("--decoder", type=Union[BeamSearchDecoder, CTCGreedyDecoder, AttentionGreedyDecoder],
                         default=None, help="default: BeamSearchDecoder() (beam 40, CTC 0.1, no LM)")
@@ -217,12 +296,13 @@ def main(args: Optional[list[str]] = None) -> list[SweepRow]:
     parser.add_argument("--device", type=str, default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--max_batches", type=Optional[int], default=None, help="per condition (quick looks)")
     parser.add_argument("--out_dir", type=str, default="sweep")
+    parser.add_argument("--metric", type=str, default="wer", help="rate plotted in sweep.png: wer or cer")
     cfg = parser.parse_args(args)
     init = parser.instantiate_classes(cfg)
     decoder = init.decoder if init.decoder is not None else BeamSearchDecoder(lm_weight=0.0)
     models = _load_models(cfg.models, cfg.arch)
     rows = run_sweep(models, init.data, decoder, cfg.snrs, cfg.visual, cfg.noise, cfg.device, cfg.max_batches)
-    paths = write_outputs(rows, cfg.out_dir)
+    paths = write_outputs(rows, cfg.out_dir, cfg.metric)
     print(to_markdown(rows))
     print("written: " + ", ".join(str(p) for p in paths.values()))
     return rows

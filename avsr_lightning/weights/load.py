@@ -207,15 +207,16 @@ def build_model(arch: str | type[Recognizer] = "AVRelScore", **kwargs: Any) -> R
         raise ValueError(f"bad arguments for {cls.__name__}: {err}") from err
 
 
-def load_model(path: str | os.PathLike | None = None, arch: str = "AVRelScore", **overrides: Any) -> Recognizer:
+def load_model(path: str | os.PathLike | None = None, arch: str | None = "AVRelScore", **overrides: Any) -> Recognizer:
     """A model in eval mode: random init (``path=None``) or loaded strictly from a checkpoint.
 
     ``arch`` names the architecture (``AVRelScore``, ``VCAFE``, ``Conformer``, ``Audio``, ``Video``);
-    for a Lightning checkpoint the saved class wins. Sizes are read from the checkpoint (hyper-parameters,
+    for a Lightning checkpoint the saved class wins; ``None`` takes the one the tensors show (a random
+    init with ``path=None`` then builds ``AVRelScore``). Sizes are read from the checkpoint (hyper-parameters,
     else tensor shapes); ``overrides`` replace any constructor argument (e.g. ``mask_padding=True``).
     """
     if path is None:
-        return build_model(arch, **overrides).eval()
+        return build_model(arch or "AVRelScore", **overrides).eval()
     obj = read_checkpoint(path)
     state, hparams, kind = split_checkpoint(obj, source=os.fspath(path))
     kwargs: dict[str, Any] = {}
@@ -226,6 +227,8 @@ def load_model(path: str | os.PathLike | None = None, arch: str = "AVRelScore", 
         arch = saved_arch
     else:
         detected = detect_architecture(state)
+        if arch is None:  # "whatever the tensors say"
+            arch = detected
         if resolve_architecture(arch).__name__ != detected:
             raise CheckpointError(f"{os.fspath(path)} holds a {detected} model but arch={arch!r}; "
                                   f"pass arch={detected!r}")

@@ -82,7 +82,9 @@ def test_sweep_table_and_plot(tmp_path):
         table = list(csv.DictReader(f))
     assert len(table) == 12 and {t["snr"] for t in table} == {"clean", "10", "0"}
     md = paths["markdown"].read_text()
-    assert "## good" in md and "## bad" in md and "| occlusion |" in md and "clean | 10 dB | 0 dB" in md
+    assert "## WER (%), visual: occlusion" in md and "## CER (%), visual: clean" in md
+    assert "| good | 0.00 | 0.00 | 0.00 |" in md and "clean | 10 dB | 0 dB" in md
+    assert "Reliability" not in md and "reliability" not in paths  # no model has reliability scores
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list((tmp_path / "out").glob("*.tmp"))
 
