@@ -21,6 +21,8 @@ from avsr_lightning.data.transforms.functional import (
                                                        fit_audio_to_frames,
                                                        normalize_utterance,
 )
+from avsr_lightning.data.transforms.modality_dropout import ModalityDropout
+from avsr_lightning.data.transforms.resolution import Downsample
 from avsr_lightning.data.transforms.video import (
                                                        CenterCrop,
                                                        Cutout,
@@ -30,7 +32,8 @@ from avsr_lightning.data.transforms.video import (
                                                        TimeMask,
 )
 
-__all__ = ["AudioNormalize", "CenterCrop", "Clip", "Cutout", "HorizontalFlip", "MatchAudioToVideo", "NoiseMixing",
+__all__ = ["AudioNormalize", "CenterCrop", "Clip", "Cutout", "Downsample", "HorizontalFlip", "MatchAudioToVideo",
+           "ModalityDropout", "NoiseMixing",
            "Normalize", "PipelineContext", "RandomCrop", "SpeedPerturbation", "TestCondition", "TimeMask",
            "Transform", "VIDEO_MEAN", "VIDEO_STD", "VideoTransform", "VisualCorruption", "VolumePerturbation",
            "bound_pipeline", "default_eval_transforms", "default_train_transforms", "fit_audio_to_frames",
