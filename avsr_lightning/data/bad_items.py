@@ -34,6 +34,8 @@ class BadItemTracker:
     _warned: set = field(default_factory=set)
 
     def record_bad(self, uid: str, path: str, reason: str) -> None:
+        if uid in self.skipped:  # met again (e.g. tried as a replacement in the same epoch): counted once
+            return
         self.bad += 1
         self.seen += 1
         self.reasons[reason.split(" (")[0]] += 1

@@ -68,17 +68,29 @@ class Collator:
     (the next indices, deterministically) so a batch is always produced and never empty. Replacements are
     marked ``replacement: true`` in their condition."""
 
-    def __init__(self, dataset: Dataset | None = None, max_replacement_tries: int = 32) -> None:
+    def __init__(self, dataset: Dataset | None = None, max_replacement_tries: int = 32,
+                 eligible: Sequence[int] | None = None) -> None:
         self.dataset = dataset
         self.max_replacement_tries = max_replacement_tries
+        # replacements come only from these indices (what the sampler may draw), so an utterance excluded at
+        # setup (unreadable, too long) is never loaded or trained on through the back door
+        self.eligible = sorted(int(i) for i in eligible) if eligible is not None else None
+
+    def _candidates(self, start: int) -> list[int]:
+        n = len(self.dataset)  # type: ignore[arg-type]
+        pool = self.eligible if self.eligible is not None else list(range(n))
+        if not pool:
+            return []
+        first = next((j for j, i in enumerate(pool) if i > start), 0)
+        ordered = [i for i in pool[first:] + pool[:first] if i != start]
+        return ordered[: self.max_replacement_tries]
 
     def __call__(self, items: Sequence[Sample | BadItem]) -> CollatedBatch:
         good = [x for x in items if isinstance(x, Sample)]
         bad = [x for x in items if isinstance(x, BadItem)]
         if not good and self.dataset is not None and bad:
-            n = len(self.dataset)
-            for k in range(1, min(self.max_replacement_tries, n) + 1):
-                candidate = self.dataset[(bad[0].index + k) % n]
+            for index in self._candidates(bad[0].index):
+                candidate = self.dataset[index]
                 if isinstance(candidate, Sample):
                     candidate.condition["replacement"] = True
                     good.append(candidate)

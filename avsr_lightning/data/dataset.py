@@ -17,6 +17,7 @@ from avsr_lightning.data.conditions import Condition
 from avsr_lightning.data.corruption.acoustic import NoiseMixer
 from avsr_lightning.data.corruption.seeding import generator_for
 from avsr_lightning.data.corruption.visual import VisualCorruption
+from avsr_lightning.data.errors import DataError
 from avsr_lightning.data.landmarks import LandmarkError, Landmarks, interpolate_missing, read_landmarks
 from avsr_lightning.data.manifest import Utterance, media_paths, read_transcript
 from avsr_lightning.data.media import MediaError, read_audio, read_video
@@ -130,12 +131,13 @@ class AVDataset(Dataset):
         utt = self.utterances[index]
         try:
             return self._load(utt, int(epoch))
-        except (MediaError, LandmarkError, FileNotFoundError) as err:
-            path = getattr(err, "path", None) or str(err).split(": ", 1)[0]
+        except (DataError, FileNotFoundError) as err:
+            # Only data problems become skips: the readers turn decoder failures of corrupt files into
+            # DataError subclasses (MediaError, LandmarkError). Anything else - a ValueError or TypeError from
+            # transform code on well-formed data - is a bug and propagates (docs/data.md, "Bad input").
+            path = getattr(err, "path", None) or getattr(err, "filename", None) or str(err).split(": ", 1)[0]
             reason = getattr(err, "reason", None) or str(err).split(": ", 1)[-1]
-            return BadItem(index, utt.id, path, reason)
-        except (ValueError, OSError, RuntimeError) as err:  # anything a corrupt file can provoke
-            return BadItem(index, utt.id, str(self.root / "*" / utt.id), f"{type(err).__name__}: {err}")
+            return BadItem(index, utt.id, str(path), reason)
 
     # ----------------------------------------------------------------------------------------------
     def _decode(self, utt: Utterance, paths: dict[str, Path]) -> tuple[str, np.ndarray | None, np.ndarray | None,
