@@ -82,8 +82,10 @@ class HybridCTCAttentionLoss:
         self.ignore_id = ignore_id
 
     def __call__(self, loss_ctc: Tensor, att_logits: Tensor, ys_out: Tensor) -> dict[str, Tensor]:
-        loss_att = label_smoothing_loss(att_logits, ys_out, self.label_smoothing, self.ignore_id,
-                                        self.length_normalized)
-        acc = token_accuracy(att_logits.detach(), ys_out, self.ignore_id)
-        loss = self.ctc_weight * loss_ctc + (1.0 - self.ctc_weight) * loss_att
+        # float32 island under autocast (bf16-mixed): log-softmax, KL and the reductions stay fp32
+        with torch.autocast(device_type=att_logits.device.type, enabled=False):
+            loss_att = label_smoothing_loss(att_logits.float(), ys_out, self.label_smoothing, self.ignore_id,
+                                            self.length_normalized)
+            acc = token_accuracy(att_logits.detach(), ys_out, self.ignore_id)
+            loss = self.ctc_weight * loss_ctc.float() + (1.0 - self.ctc_weight) * loss_att
         return {"loss": loss, "loss_ctc": loss_ctc, "loss_att": loss_att, "acc": acc}

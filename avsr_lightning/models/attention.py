@@ -9,6 +9,10 @@ as the reference's post-softmax fill does. ``need_weights=True`` takes the expli
 returns the attention probabilities (for inspection and the golden tests).
 
 Masks are boolean, True = valid key, shaped (B, 1, T2) or (B, T1, T2).
+
+Under autocast (bf16-mixed) the projections run in low precision and the attention core (scores,
+relative-position bias, mask bias, softmax, weighted sum) in a float32 island; in fp32 the island is a
+no-op (docs/models.md, "Speed").
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .precision import fp32_island, island_float
 
 
 def mask_to_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
@@ -80,21 +86,29 @@ class MultiHeadAttention(nn.Module):
         q = self._heads(self.linear_q(query))
         k = self._heads(self.linear_k(key))
         v = self._heads(self.linear_v(value))
+        q, k, v = island_float(q), island_float(k), island_float(v)
+        with fp32_island(q):
+            out = self._core(q, k, v, mask, need_weights, is_causal)
+        if need_weights:
+            context, attn = out
+            return self._merge(context), attn
+        return self._merge(out)
+
+    def _core(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, need_weights: bool,
+              is_causal: bool) -> Tensor | tuple[Tensor, Tensor]:
+        """(B, H, T, dk) heads -> context (B, H, T1, dk) [, probabilities]."""
         if is_causal and need_weights:
             t1, t2 = q.size(2), k.size(2)
             mask = torch.ones(t1, t2, dtype=torch.bool, device=q.device).tril().unsqueeze(0)
             is_causal = False
         if need_weights:
-            context, attn = self._explicit(q, k, v, None, mask)
-            return self._merge(context), attn
+            return self._explicit(q, k, v, None, mask)
         drop = self.dropout_rate if self.training else 0.0
         if is_causal:
-            context = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
-        else:
-            sdpa_mask = None if mask is None else mask.unsqueeze(1)
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask, dropout_p=drop)
-            context = _zero_empty_rows(context, mask)
-        return self._merge(context)
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
+        sdpa_mask = None if mask is None else mask.unsqueeze(1)
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask, dropout_p=drop)
+        return _zero_empty_rows(context, mask)
 
 
 def rel_shift(x: Tensor) -> Tensor:
@@ -132,12 +146,21 @@ class RelPositionMultiHeadAttention(MultiHeadAttention):
         k = self._heads(self.linear_k(key))
         v = self._heads(self.linear_v(value))
         p = self._heads(self.linear_pos(pos_emb))  # (1|B, H, 2T-1, dk)
+        q, k, v, p = island_float(q), island_float(k), island_float(v), island_float(p)
+        with fp32_island(q):
+            out = self._rel_core(q, k, v, p, mask, need_weights, mask_bias)
+        if need_weights:
+            context, attn = out
+            return self._merge(context), attn
+        return self._merge(out)
+
+    def _rel_core(self, q: Tensor, k: Tensor, v: Tensor, p: Tensor, mask: Tensor | None, need_weights: bool,
+                  mask_bias: Tensor | None) -> Tensor | tuple[Tensor, Tensor]:
         q_u = q + self.pos_bias_u.unsqueeze(1).to(q.dtype)
         q_v = q + self.pos_bias_v.unsqueeze(1).to(q.dtype)
         matrix_bd = rel_shift(torch.matmul(q_v, p.transpose(-2, -1)))  # (B, H, T, T)
         if need_weights:
-            context, attn = self._explicit(q_u, k, v, matrix_bd, mask)
-            return self._merge(context), attn
+            return self._explicit(q_u, k, v, matrix_bd, mask)
         bias = matrix_bd * (1.0 / math.sqrt(self.d_k))
         if mask is not None:
             if mask_bias is None or mask_bias.dtype != bias.dtype:  # e.g. under autocast
@@ -145,4 +168,4 @@ class RelPositionMultiHeadAttention(MultiHeadAttention):
             bias = bias + mask_bias
         drop = self.dropout_rate if self.training else 0.0
         context = F.scaled_dot_product_attention(q_u, k, v, attn_mask=bias, dropout_p=drop)
-        return self._merge(_zero_empty_rows(context, mask))
+        return _zero_empty_rows(context, mask)

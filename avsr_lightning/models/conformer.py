@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -108,7 +109,8 @@ class ConformerEncoder(nn.Module):
     def blocks(self, x: Tensor, mask: Tensor | None) -> Tensor:
         """Embed (B, T, input_dim) and run the blocks; no final norm. ``mask`` (B, 1, T) bool."""
         x, pos_emb = self.embed(x)
-        mask_bias = None if mask is None else mask_to_bias(mask, x.dtype)
+        # the bias lives in the attention's float32 island under autocast (float32 for bf16 x)
+        mask_bias = None if mask is None else mask_to_bias(mask, torch.promote_types(x.dtype, torch.float32))
         conv_valid = mask if (self.mask_padding and mask is not None) else None
         for block in self.encoders:
             x = block(x, pos_emb, mask, mask_bias, conv_valid)

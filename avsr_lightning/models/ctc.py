@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .precision import fp32_island
+
 
 class CTCHead(nn.Module):
     def __init__(self, vocab_size: int = 41, d_model: int = 256, dropout: float = 0.1, blank: int = 0) -> None:
@@ -15,7 +17,9 @@ class CTCHead(nn.Module):
 
     def log_probs(self, features: Tensor) -> Tensor:
         """(B, T, D) -> (B, T, V) log-softmax posteriors (no dropout, as the reference's ``log_softmax``)."""
-        return torch.log_softmax(self.ctc_lo(features), dim=-1)
+        logits = self.ctc_lo(features)
+        with fp32_island(logits):  # log-softmax in float32 under autocast (no-op in fp32)
+            return torch.log_softmax(logits.float(), dim=-1)
 
     def loss(self, features: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor) -> Tensor:
         """Summed CTC negative log-likelihood divided by the batch size (reference normalisation).
@@ -23,8 +27,10 @@ class CTCHead(nn.Module):
         ``targets`` (B, L) padded with -1; infeasible utterances contribute 0 (``zero_infinity``) and
         still count in the batch size, as in the reference.
         """
-        log_probs = torch.log_softmax(self.ctc_lo(self.dropout(features)), dim=-1)
-        return ctc_loss(log_probs, lengths, targets, target_lengths, self.blank)
+        logits = self.ctc_lo(self.dropout(features))
+        with fp32_island(logits):  # log-softmax and CTC in float32 under autocast (no-op in fp32)
+            log_probs = torch.log_softmax(logits.float(), dim=-1)
+            return ctc_loss(log_probs, lengths, targets, target_lengths, self.blank)
 
 
 def ctc_loss(log_probs: Tensor, lengths: Tensor, targets: Tensor, target_lengths: Tensor, blank: int = 0) -> Tensor:

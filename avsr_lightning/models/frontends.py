@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from .activations import Swish
 from .masking import lengths_to_mask, masked_batch_norm
+from .precision import BF16_MIN_CHANNELS, fp32_island, island_float
 from .resnet import DEFAULT_WIDTHS, ResNet1dTrunk, ResNet2dTrunk
 
 #: Audio samples per video frame (16 kHz / 25 fps).
@@ -27,10 +28,10 @@ class VideoFrontend(nn.Module):
             dimension is ``widths[-1]`` (reference: 64, 128, 256, 512).
     """
 
-    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS) -> None:
+    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, bf16_min_channels: int | None = BF16_MIN_CHANNELS) -> None:
         super().__init__()
         stem = int(widths[0])
-        self.trunk = ResNet2dTrunk(widths)  # registered first, as in the reference state dict
+        self.trunk = ResNet2dTrunk(widths, bf16_min_channels=bf16_min_channels)  # registered first (state dict)
         self.frontend3D = nn.Sequential(
             nn.Conv3d(1, stem, kernel_size=(5, 7, 7), stride=(1, 2, 2), padding=(2, 3, 3), bias=False),
             nn.BatchNorm3d(stem),
@@ -41,28 +42,38 @@ class VideoFrontend(nn.Module):
 
     def forward(self, video: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``lengths`` (B,) frames: only given by the ``mask_padding`` fix (zeroes padded frames before the
-        temporal conv and keeps them out of BatchNorm statistics)."""
+        temporal conv and keeps them out of BatchNorm statistics).
+
+        The 3-D stem always runs in float32, also under autocast: its input has one channel, and bf16
+        convolutions with so few input channels are several times slower than fp32 on CPU (profiled,
+        docs/models.md "Speed"). The trunk applies its own per-stage rule (``bf16_min_channels``).
+        """
         b, t = video.shape[:2]
-        x = video.unsqueeze(1)  # (B, 1, T, H, W)
-        valid = None
-        if lengths is not None:
-            valid = lengths_to_mask(lengths, t).view(b, 1, t, 1, 1)
-            x = x * valid.to(x.dtype)
         conv, bn, act, pool = self.frontend3D
-        x = pool(act(masked_batch_norm(bn, conv(x), valid)))
-        c, h, w = x.size(1), x.size(3), x.size(4)
-        x = x.transpose(1, 2).reshape(b * t, c, h, w)  # per-frame 2-D trunk
-        if valid is None:
+        x = island_float(video.unsqueeze(1))  # (B, 1, T, H, W); fp32 under autocast
+        with fp32_island(x):
+            if lengths is None:
+                x = pool(act(masked_batch_norm(bn, conv(x), None)))
+                c, h, w = x.size(1), x.size(3), x.size(4)
+                x = x.transpose(1, 2).reshape(b * t, c, h, w)  # per-frame 2-D trunk
+        if lengths is None:
             return self.trunk(x).view(b, t, -1)
-        # mask_padding: frames are independent in the 2-D trunk, so running it on the valid frames only
-        # gives the same valid outputs and the same (valid-only) BatchNorm statistics as masking, with
-        # the native BatchNorm kernel and no compute spent on padding. Padded frames come out as zeros.
-        # The index needs one host sync per forward; this is the opt-in path only.
+        # mask_padding: after the temporal conv, frames are independent (BatchNorm, Swish, the (1, 3, 3)
+        # pool and the 2-D trunk), so running them on the valid frames only gives the same valid outputs
+        # and the same (valid-only) BatchNorm statistics as masking, with the native BatchNorm kernel and
+        # no compute spent on padding. Padded frames come out as zeros. The index needs one host sync per
+        # forward; this is the opt-in path only.
+        valid = lengths_to_mask(lengths, t)
         index = valid.reshape(b * t).nonzero().squeeze(1)
-        out = x.new_zeros(b * t, self.out_dim)
+        out = video.new_zeros(b * t, self.out_dim)
         if index.numel() == 0:  # an all-empty batch: nothing to normalise
             return out.view(b, t, -1)
-        out = out.index_copy(0, index, self.trunk(x.index_select(0, index)).to(out.dtype))
+        with fp32_island(x):
+            x = conv(x * valid.view(b, 1, t, 1, 1).to(x.dtype))  # (B, C, T, H', W')
+            frames = x.transpose(1, 2)[valid].unsqueeze(2)  # valid frames only: (N, C, 1, H', W')
+            frames = pool(act(bn(frames))).squeeze(2)
+        feats = self.trunk(frames)
+        out = out.to(feats.dtype).index_copy(0, index, feats)
         return out.view(b, t, -1)
 
 

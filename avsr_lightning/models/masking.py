@@ -9,6 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .precision import fp32_island
+
 
 def lengths_to_mask(lengths: Tensor, max_len: int) -> Tensor:
     """(B,) lengths -> (B, max_len) bool, True for positions < length."""
@@ -33,7 +35,13 @@ def masked_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, valid: Ten
     None. In eval mode (or with ``valid=None``) this is exactly ``bn(x)``: running statistics are
     per-position, so padding cannot leak. In training mode the batch mean/variance and the running-stat
     update use only valid positions, which is what the reference gets wrong (spec §8.13).
+
+    Under autocast a low-precision ``x`` is normalised in a float32 island (statistics and running
+    stats in float32) and returned in its own dtype; a float32 ``x`` takes the plain path unchanged.
     """
+    if x.dtype in (torch.bfloat16, torch.float16) and torch.is_autocast_enabled(x.device.type):
+        with fp32_island(x):
+            return masked_batch_norm(bn, x.float(), valid).to(x.dtype)
     if valid is None or not bn.training or not bn.track_running_stats:
         return bn(x)
     out_dtype = x.dtype

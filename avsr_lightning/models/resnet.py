@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from .activations import Swish
 from .masking import masked_batch_norm
+from .precision import BF16_MIN_CHANNELS, autocast_dtype, bf16_allowed, fp32_island
 
 DEFAULT_WIDTHS: tuple[int, int, int, int] = (64, 128, 256, 512)
 
@@ -83,9 +84,13 @@ def _check_widths(widths: Sequence[int]) -> tuple[int, int, int, int]:
 class ResNet2dTrunk(nn.Module):
     """Four stages of 2-D basic blocks ([2,2,2,2], strides 1,2,2,2) and a global average pool."""
 
-    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, blocks: Sequence[int] = (2, 2, 2, 2)) -> None:
+    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, blocks: Sequence[int] = (2, 2, 2, 2),
+                 bf16_min_channels: int | None = BF16_MIN_CHANNELS) -> None:
         super().__init__()
         w = _check_widths(widths)
+        self.widths = w
+        #: under autocast, stages narrower than this run in float32 (docs/models.md "Speed"); None = all bf16
+        self.bf16_min_channels = bf16_min_channels
         self.layer1 = _make_layer(BasicBlock2d, w[0], w[0], blocks[0], 1)
         self.layer2 = _make_layer(BasicBlock2d, w[0], w[1], blocks[1], 2)
         self.layer3 = _make_layer(BasicBlock2d, w[1], w[2], blocks[2], 2)
@@ -94,10 +99,23 @@ class ResNet2dTrunk(nn.Module):
         self.out_dim = w[3]
 
     def forward(self, x: Tensor, valid: Tensor | None = None) -> Tensor:
-        """(N, C0, H, W) frames -> (N, C). ``valid``: (N, 1, 1, 1), only for BatchNorm statistics."""
-        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
-            for block in layer:
-                x = block(x, None, valid)
+        """(N, C0, H, W) frames -> (N, C). ``valid``: (N, 1, 1, 1), only for BatchNorm statistics.
+
+        Under autocast each stage is decided by its width (:func:`~.precision.bf16_allowed`): a wide
+        stage runs in the autocast dtype (its input cast once, so residual adds stay low precision), a
+        narrow one in a float32 island. Outside autocast this is the plain fp32 forward.
+        """
+        low = autocast_dtype(x)
+        for width, layer in zip(self.widths, (self.layer1, self.layer2, self.layer3, self.layer4)):
+            if low is None or bf16_allowed(width, self.bf16_min_channels):
+                x = x if low is None else x.to(low)
+                for block in layer:
+                    x = block(x, None, valid)
+            else:
+                with fp32_island(x):
+                    x = x.float()
+                    for block in layer:
+                        x = block(x, None, valid)
         return self.avgpool(x).flatten(1)
 
 

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from .conformer import ConformerEncoder, layer_norm
 from .frontends import SAMPLES_PER_FRAME, AudioFrontend, VideoFrontend
 from .masking import lengths_to_mask, match_length
+from .precision import fp32_island, island_float
 from .recognizer import Recognizer
 from .resnet import DEFAULT_WIDTHS
 
@@ -39,8 +40,10 @@ class VisualContextAttention(nn.Module):
         t = aud.size(1)
         valid = lengths_to_mask(lengths, t)  # (B, T)
         key_mask = valid.unsqueeze(1)  # (B, 1, S): padded key columns -> -inf, every query row
-        context = F.scaled_dot_product_attention(self.q(aud), self.k(vid), self.v(vid), attn_mask=key_mask,
-                                                 scale=1.0 / math.sqrt(self.dim))
+        q, k, v = island_float(self.q(aud)), island_float(self.k(vid)), island_float(self.v(vid))
+        with fp32_island(q):  # softmax in float32 under autocast (no-op in fp32)
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask,
+                                                     scale=1.0 / math.sqrt(self.dim))
         context = context.transpose(1, 2)
         if mask_padding:
             context = context * valid.unsqueeze(1).to(context.dtype)

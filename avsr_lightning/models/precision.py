@@ -1,0 +1,56 @@
+"""Mixed precision (``trainer.precision: bf16-mixed``): fp32 islands and the bf16 rule of the frontends.
+
+Under ``torch.autocast`` the GEMM-heavy layers (linear, convolutions) run in bf16. Where bf16 would lose
+accuracy the models leave autocast and compute in float32 (``with fp32_island(x): ... x.float()``): the
+CTC and attention losses (log-softmax, reductions), the attention softmax and the relative-position
+bias, BatchNorm statistics (masked ones included). Outside autocast every helper here is a no-op, so
+default fp32 numerics are untouched (docs/models.md, "Speed").
+
+Some bf16 kernels are slower than their fp32 counterparts on CPUs without AMX: convolutions with very
+few channels (the video stem, whose input has one channel, and 2-D stages narrower than
+:data:`BF16_MIN_CHANNELS`). Those layers stay in float32 under autocast; see :func:`bf16_allowed`.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+#: 2-D video-trunk stages narrower than this stay in float32 under autocast (profiled on an
+#: avx512_bf16 CPU without AMX: 8-channel 3x3 convolutions are ~2x slower in bf16, 16 channels break
+#: even, 32 and more are faster). The 1-D audio trunk is faster in bf16 at every shipped width.
+BF16_MIN_CHANNELS = 32
+
+
+def fp32_island(like: Tensor) -> torch.autocast:
+    """Context manager that turns autocast off on ``like``'s device (cast the inputs with ``.float()``)."""
+    return torch.autocast(device_type=like.device.type, enabled=False)
+
+
+def autocast_dtype(like: Tensor) -> torch.dtype | None:
+    """The autocast low-precision dtype active for ``like``'s device, or None outside autocast."""
+    device = like.device.type
+    if not torch.is_autocast_enabled(device):
+        return None
+    return torch.get_autocast_dtype(device)
+
+
+def island_float(x: Tensor) -> Tensor:
+    """``x`` in float32 when autocast is on for its device (entering an island), else unchanged: a model
+    whose weights were cast to bf16 (no autocast) keeps computing in its own dtype."""
+    return x.float() if torch.is_autocast_enabled(x.device.type) else x
+
+
+def bf16_allowed(channels: int, min_channels: int | None) -> bool:
+    """The per-layer rule: a convolution stage of ``channels`` width runs in low precision under
+    autocast only if ``channels >= min_channels`` (``None`` = always, like plain autocast)."""
+    return min_channels is None or channels >= min_channels
+
+
+def set_bf16_min_channels(model: nn.Module, min_channels: int | None) -> None:
+    """Change the threshold of every 2-D trunk in ``model`` (``None``: plain autocast everywhere except
+    the one-channel video stem, ``0`` behaves the same; a large value keeps the whole trunk fp32)."""
+    if min_channels is not None and min_channels < 0:
+        raise ValueError(f"min_channels must be None or >= 0, got {min_channels}")
+    for module in model.modules():
+        if hasattr(module, "bf16_min_channels"):
+            module.bf16_min_channels = min_channels

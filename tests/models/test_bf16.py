@@ -1,0 +1,177 @@
+"""bf16-mixed (autocast) for every architecture: outputs close to fp32, fp32 islands really fp32, the
+frontend rule (one-channel stem and narrow 2-D stages stay fp32), and bf16-mixed Lightning training
+reduces the loss like fp32 (docs/models.md, "Speed").
+
+Tolerances: tiny random models, one batch, dropout off. bf16 has an 8-bit mantissa (relative rounding
+~4e-3 per op); through a few layers the losses agree to ~1 %, we allow 3 % (the issue's target for the
+default-size model is 1 %, measured by benchmarks/train_step.py).
+"""
+from __future__ import annotations
+
+import copy
+from functools import partial
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from avsr_lightning.models import ARCHITECTURES, ResNet2dTrunk
+from avsr_lightning.models.precision import BF16_MIN_CHANNELS, set_bf16_min_channels
+
+from ._tiny import random_batch, tiny_model
+
+LOSS_RTOL = 0.03
+FEATURE_RTOL = 0.05  # max |bf16 - fp32| / max |fp32| of the encoder output
+
+
+def _inputs(arch: str, batch: dict) -> tuple:
+    video = None if arch == "Audio" else batch["video"]
+    audio = None if arch == "Video" else batch["audio"]
+    return video, batch["video_lengths"], audio, batch["audio_lengths"]
+
+
+def _no_dropout(arch: str, **kw):
+    extra = {"fusion_dropout": 0.0} if arch == "VCAFE" else {}
+    return tiny_model(arch, dropout=0.0, attention_dropout=0.0, frontend_widths=(8, 16, 32, 32), **extra, **kw)
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12))
+
+
+@pytest.mark.parametrize("mask_padding", [False, True])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_bf16_losses_and_encoder_close_to_fp32(arch, mask_padding):
+    model32 = _no_dropout(arch, mask_padding=mask_padding).train()
+    model16 = copy.deepcopy(model32)
+    batch = random_batch(lengths=(12, 9, 7), label_lengths=(5, 4, 3))
+    args = (*_inputs(arch, batch), batch["targets"], batch["target_lengths"])
+    ref = model32.loss(*args)
+    feats32, _ = model32.encode(*_inputs(arch, batch))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model16.loss(*args)
+        feats16, _ = model16.encode(*_inputs(arch, batch))
+    for key in ("loss", "loss_ctc", "loss_att"):
+        assert out[key].dtype == torch.float32, key  # loss reductions in the fp32 island
+        assert abs(float(out[key]) / float(ref[key]) - 1.0) < LOSS_RTOL, (key, float(out[key]), float(ref[key]))
+    assert _rel(feats16, feats32) < FEATURE_RTOL
+    # BatchNorm running statistics stay fp32 and move like the fp32 model's
+    ref_state = model32.state_dict()
+    for name, a in model16.state_dict().items():
+        if name.endswith(("running_mean", "running_var")):
+            assert a.dtype == torch.float32, name
+            torch.testing.assert_close(a, ref_state[name], rtol=0.05, atol=0.02, msg=name)
+    out["loss"].backward()
+    ref["loss"].backward()
+    grads16 = torch.cat([p.grad.flatten() for p in model16.parameters() if p.grad is not None])
+    grads32 = torch.cat([p.grad.flatten() for p in model32.parameters() if p.grad is not None])
+    cosine = F.cosine_similarity(grads16, grads32, dim=0)
+    assert cosine > 0.99, float(cosine)
+
+
+def test_ctc_log_probs_and_attention_core_are_fp32_islands(monkeypatch):
+    """Under autocast: CTC log-probs fp32, every SDPA call (rel-pos, decoder, VCAFE) gets fp32 q/k/v and an
+    fp32 (or boolean) mask/bias, although the projections before them ran in bf16."""
+    seen = []
+    original = F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, **kw):
+        seen.append((q.dtype, k.dtype, v.dtype, None if attn_mask is None else attn_mask.dtype))
+        return original(q, k, v, attn_mask=attn_mask, **kw)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    for arch in ("AVRelScore", "VCAFE"):
+        model = _no_dropout(arch).train()
+        batch = random_batch()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            feats, _ = model.encode(*_inputs(arch, batch))
+            assert model.encoders.embed[0](torch.randn(2, 32)).dtype == torch.bfloat16  # autocast is on
+            assert model.ctc.log_probs(feats).dtype == torch.float32
+            model.loss(*_inputs(arch, batch), batch["targets"], batch["target_lengths"])
+    assert len(seen) > 4
+    for q, k, v, m in seen:
+        assert (q, k, v) == (torch.float32,) * 3
+        assert m in (None, torch.bool, torch.float32)
+
+
+def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16():
+    model = tiny_model("Video", frontend_widths=(8, 16, 32, 64)).train()
+    frontend = model.encoder_vid.frontend
+    dtypes = {}
+
+    def record(name):
+        def hook(module, inputs, output) -> None:
+            dtypes.setdefault(name, output.dtype)
+        return hook
+
+    frontend.frontend3D[0].register_forward_hook(record("stem"))
+    for i in range(1, 5):
+        getattr(frontend.trunk, f"layer{i}")[0].conv1.register_forward_hook(record(f"layer{i}"))
+    batch = random_batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model.encode(*_inputs("Video", batch))
+    assert BF16_MIN_CHANNELS == 32
+    assert dtypes == {"stem": torch.float32, "layer1": torch.float32, "layer2": torch.float32,
+                      "layer3": torch.bfloat16, "layer4": torch.bfloat16}
+    set_bf16_min_channels(model, None)  # plain autocast in the trunk (the stem stays fp32)
+    assert all(m.bf16_min_channels is None for m in model.modules() if isinstance(m, ResNet2dTrunk))
+    dtypes.clear()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model.encode(*_inputs("Video", batch))
+    assert dtypes["stem"] == torch.float32 and dtypes["layer1"] == torch.bfloat16
+    with pytest.raises(ValueError, match="min_channels"):
+        set_bf16_min_channels(model, -1)
+
+
+def test_bf16_weights_without_autocast_still_run():
+    """The islands only cast under autocast: a model cast to bf16 (e.g. for decoding) keeps its dtype."""
+    for arch in ("AVRelScore", "Video"):
+        model = tiny_model(arch).eval().to(torch.bfloat16)
+        batch = random_batch()
+        inputs = [x.to(torch.bfloat16) if x is not None and x.is_floating_point() else x
+                  for x in _inputs(arch, batch)]
+        with torch.no_grad():
+            feats, _ = model.encode(*inputs)
+        assert feats.dtype == torch.bfloat16 and torch.isfinite(feats.float()).all()
+
+
+def _fit_and_eval(precision: str, steps: int) -> tuple[float, float]:
+    import lightning as L
+
+    from avsr_lightning.datamodules.random import RandomAVDataModule
+    from avsr_lightning.lightning_module import AVSRModule
+    from avsr_lightning.schedules import NoamLR
+
+    torch.manual_seed(0)
+    model = ARCHITECTURES["AVRelScore"](d_model=32, heads=2, encoder_layers=1, ffn_dim=48, decoder_layers=1,
+                                        decoder_ffn_dim=48, conv_kernel=3, frontend_widths=(8, 8, 16, 32),
+                                        scorer_hidden=16, scorer_kernel=3, dropout=0.0, attention_dropout=0.0,
+                                        mask_padding=True)
+    module = AVSRModule(model, scheduler=partial(NoamLR, d_model=32, warmup_steps=5, factor=2.0))
+    data = RandomAVDataModule(train_size=4, val_size=2, test_size=2, batch_size=4, min_frames=6, max_frames=9,
+                              image_size=24, modalities="av", seed=0)
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+
+    def loss_now() -> float:
+        model.eval()
+        with torch.no_grad():
+            return float(model.loss(batch.video, batch.video_lengths, batch.audio, batch.audio_lengths,
+                                    batch.targets, batch.target_lengths)["loss"])
+
+    before = loss_now()
+    trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=steps, logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                        num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(module, datamodule=data)
+    return before, loss_now()
+
+
+def test_bf16_mixed_lightning_training_reduces_the_loss_like_fp32():
+    before32, after32 = _fit_and_eval("32-true", 12)
+    before16, after16 = _fit_and_eval("bf16-mixed", 12)
+    assert before16 == before32  # same initial weights, evaluated in fp32
+    assert after32 < 0.8 * before32
+    assert after16 < 0.8 * before16
+    # the same amount of progress within 10 % of the initial loss
+    assert abs(after16 - after32) < 0.1 * before32, (before32, after32, after16)
