@@ -8,6 +8,10 @@ written last as the mark of a finished corpus.
 
 Splits: ``train`` (training speakers, training sentences) and ``val`` (training speakers, held-out
 sentences) live under ``trainval/``; ``test`` (held-out speakers, held-out sentences) under ``test/``.
+
+Besides the utterances: training noise ``noise/*.wav``, unheard evaluation noise ``noise/eval/*.wav`` (other
+babble talkers and sentences, other realisations; ``noise/manifest.json`` records them), an occluder bank
+``occlusion_patch/`` (coco_object layout) and the lip crops' pixel mean/std in ``corpus.json``.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import numpy as np
 
 from avsr_lightning.data.synthetic import noise as noise_lib
 from avsr_lightning.data.synthetic.lips import render_clip
+from avsr_lightning.data.synthetic.occluders import write_occluders
 from avsr_lightning.data.synthetic.sentences import held_out_sentences, training_sentences
 from avsr_lightning.data.synthetic.speakers import Speaker, speakers
 from avsr_lightning.data.synthetic.speech import SAMPLE_RATE, check_available, synthesize
@@ -31,10 +36,12 @@ from avsr_lightning.data.synthetic.visemes import mouth_trajectory
 from avsr_lightning.data.synthetic.writers import PARTIAL_SUFFIX, write_mp4, write_npz, write_text, write_wav
 
 #: Bump when the generator's output changes; part of the data module's cache key.
-VERSION = "1"
+VERSION = "2"
 FPS = 25
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 NOISE_SECONDS = 30.0
+#: training videos decoded to measure the corpus' pixel statistics (evenly spaced over the train split)
+STATS_VIDEOS = 64
 SPLIT_DIRS = {"train": "trainval", "val": "trainval", "test": "test"}
 
 
@@ -122,11 +129,45 @@ def _render_job(args: tuple[str, PlannedUtterance, int]) -> str:
     return utterance.relpath
 
 
-def write_noises(root: Path, seed: int, seconds: float = NOISE_SECONDS) -> None:
-    for k, kind in enumerate(noise_lib.NOISE_KINDS):
-        path = root / "noise" / f"{kind}.wav"
-        if not path.exists():
-            write_wav(path, noise_lib.make_noise(kind, seconds, np.random.default_rng([seed, 13, k])), SAMPLE_RATE)
+def noise_relpath(noise_set: str, kind: str) -> str:
+    """``noise/<kind>.wav`` (training) or ``noise/eval/<kind>.wav`` (val/test)."""
+    return f"noise/{kind}.wav" if noise_set == "train" else f"noise/{noise_set}/{kind}.wav"
+
+
+def write_noises(root: Path, seed: int, seconds: float = NOISE_SECONDS) -> dict:
+    """Training and evaluation noises (each kind from its own generator: ``[seed, 13, k]`` for training,
+    ``[seed, 17, k]`` for eval) and ``noise/manifest.json``: per file, its set, kind and, for babble, the
+    talkers (voice, rate, pitch, sentences read). A finished manifest with all files present is reused."""
+    manifest_path = root / "noise" / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        if all((root / rel).exists() for rel in manifest["files"]) and manifest.get("seconds") == seconds:
+            return manifest
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    files: dict[str, dict] = {}
+    for noise_set, stream in (("train", 13), ("eval", 17)):
+        for k, kind in enumerate(noise_lib.NOISE_KINDS):
+            rel = noise_relpath(noise_set, kind)
+            talkers: list = []
+            audio = noise_lib.make_noise(kind, seconds, np.random.default_rng([seed, stream, k]), noise_set, talkers)
+            write_wav(root / rel, audio, SAMPLE_RATE)
+            files[rel] = {"set": noise_set, "kind": kind, "generator": [seed, stream, k],
+                          **({"talkers": talkers} if kind == "babble" else {})}
+    manifest = {"seconds": seconds, "files": files}
+    write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def corpus_pixel_statistics(root: Path, plan: list[PlannedUtterance], limit: int = STATS_VIDEOS) -> dict[str, float]:
+    """Mean and std of the decoded lip crops / 255 over up to ``limit`` evenly spaced training videos."""
+    from avsr_lightning.data.media import read_video
+    from avsr_lightning.data.transforms.stats import pixel_stats
+
+    train = [u for u in plan if u.split == "train"] or list(plan)
+    step = max(1, len(train) // limit)
+    chosen = train[::step][:limit]
+    return pixel_stats(read_video(_paths(root, u.relpath)["video"]) for u in chosen)
 
 
 def write_split_files(root: Path, plan: Iterable[PlannedUtterance]) -> None:
@@ -196,11 +237,17 @@ def generate_corpus(out_dir: str | os.PathLike, utterances: int = 2000, seed: in
             bar.update(1)
     bar.close()
     write_noises(root, seed, noise_seconds)
+    occluders = write_occluders(root / "occlusion_patch", seed)
+    stats = corpus_pixel_statistics(root, plan)
     write_split_files(root, plan)
     counts = {split: sum(u.split == split for u in plan) for split in ("train", "val", "test")}
     metadata = {**requested, "noise_seconds": noise_seconds, "counts": counts, "sample_rate": SAMPLE_RATE, "fps": FPS,
                 "speakers": {s.speaker_id: {"voice": s.voice, "rate": s.rate, "pitch": s.pitch,
                                             "held_out": s.held_out} for s in speakers(seed)},
-                "noise": [f"noise/{k}.wav" for k in noise_lib.NOISE_KINDS]}
+                "noise": [noise_relpath("train", k) for k in noise_lib.NOISE_KINDS],
+                "eval_noise": [noise_relpath("eval", k) for k in noise_lib.NOISE_KINDS],
+                "noise_manifest": "noise/manifest.json",
+                "occluders": {"dir": "occlusion_patch", "count": len(occluders)},
+                **stats}
     write_text(root / "corpus.json", json.dumps(metadata, indent=2) + "\n")
     return root
