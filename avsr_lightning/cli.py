@@ -60,6 +60,13 @@ class AVSRCLI(LightningCLI):
         parser.add_lightning_class_args(ReliabilityPlot, "reliability_plot")
         parser.add_lightning_class_args(FitSummary, "fit_summary")
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "test":
+            # AVSRModule prints one table of every condition; Lightning's would repeat it per test loader
+            parser.set_defaults({"verbose": False})
+        return parser
+
     def _parse_ckpt_path(self) -> None:
         """With ``--ckpt_path``, take only the recognizer (architecture and sizes) from the checkpoint.
 

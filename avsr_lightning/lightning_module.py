@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
 from avsr_lightning.batch import AVBatch
+from avsr_lightning.data.conditions import Condition
 from avsr_lightning.decoding.greedy import CTCGreedyDecoder
 from avsr_lightning.decoding.hypothesis import Hypothesis
 from avsr_lightning.decoding.pre_encoded import PreEncoded
@@ -31,12 +32,30 @@ from avsr_lightning.models.recognizer import Recognizer
 from avsr_lightning.schedules import NoamLR
 from avsr_lightning.text import CharTokenizer, Tokenizer
 
-__all__ = ["AVSRModule", "Decoder", "NonFiniteLossError"]
+__all__ = ["AVSRModule", "Decoder", "NonFiniteLossError", "format_test_table"]
 
 #: ``decoder(model, batch) -> one n-best list per utterance`` (greedy, beam search, ...).
 Decoder = Callable[[Recognizer, AVBatch], list]
 
 _INJECTED = ("model", "optimizer", "scheduler", "val_decoder", "test_decoder", "tokenizer")
+
+
+def _readable(name: str) -> str:
+    try:
+        return Condition.from_any(name).label
+    except ValueError:  # not a test-condition name (e.g. "all", a loader name)
+        return name
+
+
+def format_test_table(summary: dict[str, Any]) -> str:
+    """One table for the whole test run: a row per condition (readable name, utterances, WER, CER)."""
+    rows = [(_readable(name), name, r) for name, r in summary["conditions"].items()]
+    width = max([len("condition")] + [len(label) for label, _, _ in rows])
+    key_width = max([len("key")] + [len(name) for _, name, _ in rows])
+    lines = [f"{'condition':<{width}}  {'key':<{key_width}}  {'utts':>5}  {'WER %':>7}  {'CER %':>7}"]
+    lines += [f"{label:<{width}}  {name:<{key_width}}  {r['utterances']:>5}  {r['wer']:>7.2f}  {r['cer']:>7.2f}"
+              for label, name, r in rows]
+    return "\n".join(lines)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -233,7 +252,8 @@ class AVSRModule(L.LightningModule):
         several = isinstance(loaders, (list, tuple)) and len(loaders) > 1
         for i, (utt, ref, hyp) in enumerate(zip(batch.ids, batch.texts, hypotheses)):
             condition = batch.conditions[i] if i < len(batch.conditions) else {}
-            name = condition_name(condition)
+            # a test condition's own name (e.g. babble_snr0__clean) is the stable key of the report
+            name = condition["name"] if isinstance(condition.get("name"), str) else condition_name(condition)
             if several and not condition:
                 name = f"loader{dataloader_idx}"
             self._test_records.append(make_record(utt, ref, hyp, name, dataloader_idx=dataloader_idx,
@@ -257,10 +277,8 @@ class AVSRModule(L.LightningModule):
             if len(summary["conditions"]) > 1:
                 self.log(f"test/wer[{name}]", float(rates["wer"]), sync_dist=False, add_dataloader_idx=False)
         if self.trainer.is_global_zero:
-            lines = [f"{name}: WER {r['wer']:.3f}, CER {r['cer']:.3f} ({r['utterances']} utterances)"
-                     for name, r in summary["conditions"].items()]
-            print("\n".join(lines + [f"WER: {overall['wer']:.3f}, CER: {overall['cer']:.3f}",
-                                     f"test report written to {out_dir}"]), flush=True)
+            print(format_test_table(summary) + f"\nWER: {overall['wer']:.3f}, CER: {overall['cer']:.3f}\n"
+                  f"test report written to {out_dir}", flush=True)
 
     def predict_step(self, batch: AVBatch, batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
         nbest = self.test_decoder(self.model, batch)

@@ -37,6 +37,12 @@ class Condition:
         return f"{audio}__{self.visual}"
 
     @property
+    def label(self) -> str:
+        """For people: ``babble 0 dB, clean video``, ``clean audio, occlusion video``."""
+        audio = "clean audio" if self.snr is None else f"{self.noise} {self.snr:g} dB"
+        return f"{audio}, {self.visual.replace('_', '+')} video"
+
+    @property
     def audio_key(self) -> str:
         return "audio:clean" if self.snr is None else f"audio:{self.noise}:{self.snr:g}"
 
