@@ -317,10 +317,32 @@ class LRSDataModule(pl.LightningDataModule):
                                           else None, shuffle=train, seed=self.seed, num_replicas=world, rank=rank,
                                           max_length=max_len, curriculum=self.curriculum if train else None,
                                           bucketed=self.bucketed or not train)
-        if sampler.num_too_long:
-            log.warning("%d training utterances longer than max_length=%s frames are excluded", sampler.num_too_long,
-                        max_len)
+        if train:
+            self._check_trainable(dataset, sampler, max_len, budget)
         return sampler
+
+    def _check_trainable(self, dataset: AVDataset, sampler: FrameBudgetBatchSampler, max_len: Optional[int],
+                         budget: Optional[int]) -> None:
+        """Report training utterances excluded for length (one warning naming some, counted as the
+        ``too_long`` note of the ``setup/train`` tracker) and stop when none is left to train on, instead of
+        training nothing and exiting 0 (docs/data.md, "Bad input")."""
+        lengths = [u.num_frames for u in dataset.utterances]
+        usable = {int(i) for i in sampler.eligible(10**9)} | {int(i) for i in sampler.eligible(0)}
+        too_long = [u for i, (u, n) in enumerate(zip(dataset.utterances, lengths)) if n is not None and i not in usable]
+        if too_long:
+            tracker = self.trackers.get("setup/train")
+            if tracker is not None:
+                tracker.notes["too_long"] += len(too_long)
+            log.warning("%d training utterances longer than max_length=%s (or the batch budget max_frames=%s) "
+                        "frames are excluded, e.g. %s", len(too_long), max_len, budget,
+                        ", ".join(f"{u.id} ({u.num_frames} frames)" for u in too_long[:5]))
+        if len(sampler.eligible(0)) == 0:
+            known = [n for n in lengths if n is not None]
+            raise ValueError(
+                f"LRSDataModule: no training utterance of {self.train_split} (root {self.root}) is left to train on "
+                f"in epoch 0: max_length={max_len} (curriculum {self.curriculum}), max_frames={budget}, usable "
+                f"lengths {min(known) if known else '-'}..{max(known) if known else '-'} frames over {len(known)} "
+                f"utterances. Raise data.max_length / data.max_frames or check the split.")
 
     def setup(self, stage: Optional[str] = None) -> None:
         if not self.root.is_dir():
@@ -338,7 +360,8 @@ class LRSDataModule(pl.LightningDataModule):
             self.samplers["test"] = [self._sampler(d, False) for d in self.datasets["test"]]
 
     def _loader(self, dataset: AVDataset, sampler: FrameBudgetBatchSampler) -> DataLoader:
-        return DataLoader(dataset, batch_sampler=sampler, num_workers=self.num_workers, collate_fn=Collator(dataset),
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=self.num_workers,
+                          collate_fn=Collator(dataset, eligible=sampler.eligible(0)),
                           pin_memory=self.pin_memory, persistent_workers=self.persistent_workers and self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
@@ -406,6 +429,20 @@ class LRSDataModule(pl.LightningDataModule):
             for logger in trainer.loggers:
                 logger.log_metrics({f"data/{key}_{k}": v for k, v in summary.items()}, step=trainer.global_step)
         return summary
+
+    def skipped_utterances(self, stage: str = "test") -> list[dict[str, str]]:
+        """Every utterance of ``stage`` skipped so far, at setup (cannot be opened) or when loaded:
+        ``{"id", "condition", "path", "reason"}`` rows (``condition`` is the test condition name), for the
+        test reports."""
+        rows = []
+        for key, tracker in sorted(self.trackers.items()):
+            name = key[len("setup/"):] if key.startswith("setup/") else key
+            if name != stage and not name.startswith(f"{stage}/"):
+                continue
+            condition = name.split("/", 1)[1] if "/" in name else name
+            rows += [{"id": uid, "condition": condition, "path": path, "reason": reason}
+                     for uid, (path, reason) in sorted(tracker.skipped.items())]
+        return rows
 
     @property
     def bad_item_counts(self) -> dict[str, dict[str, float]]:
