@@ -14,17 +14,17 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
-from ..batch import AVBatch
+from ..batch import SAMPLES_PER_FRAME, AVBatch
 from ..models.rnnlm import RNNLM
 from ..text import CharTokenizer, Tokenizer
+from . import fast_lm, precision
 from .beam_search import BatchBeamSearch, SearchResult
-from . import fast_lm
 from .fast_attention import CachedAttentionScorer, supports
 from .fast_lm import FusedLSTMLMScorer
 from .hypothesis import Hypothesis
 from .scorers import AttentionScorer, CTCScorer, LengthBonus, RNNLMScorer, SearchContext
 
-__all__ = ["decode", "BeamSearchDecoder", "beam_search_from_features"]
+__all__ = ["decode", "BeamSearchDecoder", "beam_search_from_features", "depends_on_padding", "chunks_by_frames"]
 
 
 @contextmanager
@@ -102,28 +102,96 @@ def _to_hypotheses(results: list[list[SearchResult]], nbest: int, sos: int, eos:
     return out
 
 
-def _encode_valid(model: nn.Module, video: Tensor | None, video_lengths: Tensor | None, audio: Tensor | None,
-                  audio_lengths: Tensor | None) -> tuple[Tensor | None, Tensor | None, list[int]]:
-    """Encode only utterances with some input; returns features, lengths and their batch indices."""
+def _usable(video_lengths: Tensor | None, audio: Tensor | None, audio_lengths: Tensor | None,
+            video: Tensor | None) -> tuple[list[int], list[int], list[int]]:
+    """(indices of utterances with some input, video lengths, audio lengths) as host lists."""
     lengths = video_lengths if video_lengths is not None else audio_lengths
     if lengths is None:
         raise ValueError("decode needs video_lengths or audio_lengths")
-    if audio is not None and audio_lengths is not None and video is None:
-        usable = audio_lengths > 0
+    v = [int(x) for x in video_lengths.tolist()] if video_lengths is not None else None
+    a = [int(x) for x in audio_lengths.tolist()] if audio_lengths is not None else None
+    if audio is not None and a is not None and video is None:
+        usable = [i for i, n in enumerate(a) if n > 0]
     else:
-        usable = lengths > 0
-    keep = usable.nonzero().view(-1)
-    keep_list = keep.tolist()
-    if not keep_list:
-        return None, None, []
-    if len(keep_list) == usable.numel():
-        features, feat_lengths = model.encode(video, video_lengths, audio, audio_lengths)
-    else:
-        def pick(x: Tensor | None) -> Tensor | None:
-            return None if x is None else x.index_select(0, keep.to(x.device))
+        usable = [i for i, n in enumerate(v if v is not None else a) if n > 0]
+    n = int(lengths.numel())
+    return usable, (v if v is not None else [0] * n), (a if a is not None else [0] * n)
 
-        features, feat_lengths = model.encode(pick(video), pick(video_lengths), pick(audio), pick(audio_lengths))
-    return features, feat_lengths, keep_list
+
+def depends_on_padding(model: nn.Module) -> bool:
+    """True when the encoding of an utterance changes with the padding around it: some submodule keeps a
+    reference quirk, ``mask_padding=False`` (every architecture by default) or, for AVRelScore,
+    ``packed_positions=False`` (docs/reference_differences.md)."""
+    return any(getattr(m, "mask_padding", None) is False or getattr(m, "packed_positions", None) is False
+               for m in model.modules())
+
+
+def chunks_by_frames(order: list[int], lengths: list[int], max_frames: int | None) -> list[list[int]]:
+    """Consecutive groups of ``order`` whose padded size ``len(group) * longest`` stays within ``max_frames``
+    (a single utterance longer than the budget is a group of its own). None: one group."""
+    if max_frames is None:
+        return [list(order)] if order else []
+    groups: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        t = max(lengths[i], 1)
+        if current and (len(current) + 1) * max(longest, t) > max_frames:
+            groups.append(current)
+            current, longest = [], 0
+        current.append(i)
+        longest = max(longest, t)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _pick(x: Tensor | None, idx: list[int], length: int | None) -> Tensor | None:
+    """Rows ``idx`` of a padded (B, T, ...) input, cut to ``length`` time steps (dim 1)."""
+    if x is None:
+        return None
+    out = x.index_select(0, torch.tensor(idx, device=x.device))
+    return out if length is None else out[:, :length]
+
+
+def _encode_group(model: nn.Module, inputs: tuple, idx: list[int], vlen: list[int], alen: list[int],
+                  autocast: bool) -> tuple[Tensor, Tensor]:
+    video, video_lengths, audio, audio_lengths = inputs
+    vmax = max(vlen[i] for i in idx) if video is not None else None
+    amax = None
+    if audio is not None and audio_lengths is not None:
+        amax = max(alen[i] for i in idx)
+    elif audio is not None and vmax is not None:
+        amax = vmax * SAMPLES_PER_FRAME
+    args = (_pick(video, idx, vmax), _pick(video_lengths, idx, None), _pick(audio, idx, amax),
+            _pick(audio_lengths, idx, None))
+    ref = video if video is not None else audio
+    with torch.autocast(ref.device.type, dtype=torch.bfloat16, enabled=autocast):
+        features, lengths = model.encode(*args)
+    return features.float(), lengths
+
+
+def _encode(model: nn.Module, inputs: tuple, idx: list[int], vlen: list[int], alen: list[int], padding_safe: bool,
+            autocast: bool) -> tuple[Tensor, Tensor]:
+    """Encode utterances ``idx`` (cut to their longest input). ``padding_safe``: encode each set of
+    equal-length utterances without padding, then pad the encoder outputs for the (batch-invariant)
+    search, so every utterance is encoded exactly as if alone."""
+    if not padding_safe:
+        return _encode_group(model, inputs, idx, vlen, alen, autocast)
+    by_length: dict[tuple[int, int], list[int]] = {}
+    for i in idx:
+        by_length.setdefault((vlen[i], alen[i]), []).append(i)
+    parts = {}
+    for group in by_length.values():
+        f, n = _encode_group(model, inputs, group, vlen, alen, autocast)
+        for k, i in enumerate(group):
+            parts[i] = (f[k], n[k])
+    t = max(parts[i][0].size(0) for i in idx)
+    first = parts[idx[0]][0]
+    features = first.new_zeros(len(idx), t, first.size(-1))
+    for k, i in enumerate(idx):
+        features[k, :parts[i][0].size(0)] = parts[i][0]
+    return features, torch.stack([parts[i][1] for i in idx]).long()
 
 
 def _check_inputs(video: Tensor | None, video_lengths: Tensor | None, audio: Tensor | None,
@@ -182,28 +250,54 @@ def _default_tokenizer(model: nn.Module, tokenizer: Tokenizer | None) -> Tokeniz
 def decode(model: nn.Module, video: Tensor | None, video_lengths: Tensor | None, audio: Tensor | None,
            audio_lengths: Tensor | None, beam_size: int = 40, ctc_weight: float = 0.1, lm: RNNLM | None = None,
            lm_weight: float = 0.5, length_bonus: float = 0.5, nbest: int = 1, pre_beam_ratio: float = 1.5,
-           tokenizer: Tokenizer | None = None) -> list[list[Hypothesis]]:
+           tokenizer: Tokenizer | None = None, dtype: str = "fp32", quantize: str = "none",
+           max_frames: int | None = None, padding_safe: bool | None = None,
+           compact: bool = True) -> list[list[Hypothesis]]:
     """Joint CTC/attention beam search for a batch; per utterance up to ``nbest`` hypotheses, best first.
 
     Each :class:`Hypothesis` has ``tokens`` (ids without sos/eos), ``score`` (weighted total, as the
     reference), ``text`` and ``scores`` (unweighted per-scorer sums). Utterances with no input frames get
-    one empty hypothesis (score 0). Float input only; NaN/inf values, uint8 video and lengths that do not match
-    the tensors raise ``ValueError``/``TypeError`` naming the problem. ``lm`` is an :class:`RNNLM` (see :func:`avsr_lightning.load_lm`).
+    one empty hypothesis (score 0). Float input only: NaN/inf values, uint8 video and lengths that do not
+    match the tensors raise ``ValueError``/``TypeError`` naming the problem. ``lm`` is an :class:`RNNLM`
+    (see :func:`avsr_lightning.load_lm`).
+
+    Fast paths (docs/decoding.md "Fast paths"):
+
+    - ``max_frames``: decode the batch (e.g. a whole test set) in length-sorted chunks of at most
+      ``max_frames`` padded encoder frames (``utterances x longest``); None = one chunk.
+    - ``padding_safe``: encode only equal-length utterances together (no padding reaches the encoder) and
+      batch just the search; default (None) = when the model's encoding depends on padding
+      (:func:`depends_on_padding`), so reference-numerics models give their one-at-a-time answers.
+    - ``dtype="bf16"``: bfloat16 encoder (autocast) and bfloat16 linear layers in decoder and LM, scores
+      in float32; ``quantize="int8"``: int8 dynamic-quantised decoder, LM and CTC head (CPU).
+    - ``compact=False``: score dead beam slots too (the former search; same results, for benchmarks).
     """
     _check_weights(beam_size, ctc_weight, lm_weight, length_bonus, nbest)
     _check_inputs(video, video_lengths, audio, audio_lengths)
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1 (padded frames per chunk) or None, got {max_frames}")
+    ref = next(model.parameters())
+    precision.check_options(dtype, quantize, ref.device)
     tokenizer = _default_tokenizer(model, tokenizer)
-    batch = int((video_lengths if video_lengths is not None else audio_lengths).numel())
+    usable, vlen, alen = _usable(video_lengths, audio, audio_lengths, video)
+    batch = len(vlen)
+    if padding_safe is None:
+        padding_safe = depends_on_padding(model)
+    sort_len = vlen if video_lengths is not None else alen
+    order = sorted(usable, key=lambda i: -sort_len[i]) if max_frames is not None else usable
     with _eval_mode(model, lm):
         if lm is not None:
-            ref = next(model.parameters())
             lm.to(device=ref.device)
-        features, lengths, keep = _encode_valid(model, video, video_lengths, audio, audio_lengths)
+        searcher = precision.search_modules(model, dtype, quantize)
+        search_lm = precision.converted(lm, "lm", dtype, quantize)
         results: list[list[SearchResult]] = [[] for _ in range(batch)]
-        if keep:
-            found = beam_search_from_features(model, features, lengths, beam_size, ctc_weight, lm, lm_weight,
-                                              length_bonus, pre_beam_ratio)
-            for b, ended in zip(keep, found):
+        budget_lengths = vlen if video is not None or video_lengths is not None else [n // SAMPLES_PER_FRAME for n in alen]
+        for idx in chunks_by_frames(order, budget_lengths, max_frames):
+            features, lengths = _encode(model, (video, video_lengths, audio, audio_lengths), idx, vlen, alen,
+                                        padding_safe, autocast=dtype == "bf16")
+            found = beam_search_from_features(searcher, features, lengths, beam_size, ctc_weight, search_lm,
+                                              lm_weight, length_bonus, pre_beam_ratio, compact=compact)
+            for b, ended in zip(idx, found):
                 results[b] = ended
     return _to_hypotheses(results, nbest, int(model.sos), int(model.eos), tokenizer)
 
@@ -218,12 +312,22 @@ class BeamSearchDecoder:
             ``model.json`` beside ``lm_path``). Loaded (and checked against the model vocabulary) on first
             use, on the model's device. No LM when ``lm_path`` is None or ``lm_weight`` is 0.
         tokenizer: fills ``Hypothesis.text`` (default: the reference characters when the vocabulary fits).
+        dtype, quantize, max_frames, padding_safe, compact: the fast paths of :func:`decode`. With
+            ``max_frames`` each incoming batch is decoded in length-sorted chunks of that many padded
+            frames, so a large test batch (or a frame-budget data loader) is decoded as a few big searches.
     """
 
     def __init__(self, beam_size: int = 40, ctc_weight: float = 0.1, lm_path: str | None = None,
                  lm_config: str | None = None, lm_weight: float = 0.5, length_bonus: float = 0.5, nbest: int = 1,
-                 pre_beam_ratio: float = 1.5, tokenizer: Tokenizer | None = None) -> None:
+                 pre_beam_ratio: float = 1.5, tokenizer: Tokenizer | None = None, dtype: str = "fp32",
+                 quantize: str = "none", max_frames: int | None = None, padding_safe: bool | None = None,
+                 compact: bool = True) -> None:
         _check_weights(beam_size, ctc_weight, lm_weight, length_bonus, nbest)
+        precision.check_options(dtype, quantize)
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"BeamSearchDecoder: max_frames must be >= 1 or None, got {max_frames}")
+        self.dtype, self.quantize, self.max_frames = dtype, quantize, max_frames
+        self.padding_safe, self.compact = padding_safe, compact
         if lm_path is not None and not os.path.isfile(lm_path):
             raise FileNotFoundError(f"BeamSearchDecoder: lm_path {lm_path!r} does not exist (set lm_path: null "
                                     f"to decode without an LM)")
@@ -247,9 +351,11 @@ class BeamSearchDecoder:
     def __call__(self, model: nn.Module, batch: AVBatch) -> list[list[Hypothesis]]:
         return decode(model, *batch.model_inputs(), beam_size=self.beam_size, ctc_weight=self.ctc_weight, lm=self.lm(model),
                       lm_weight=self.lm_weight, length_bonus=self.length_bonus, nbest=self.nbest,
-                      pre_beam_ratio=self.pre_beam_ratio, tokenizer=self.tokenizer)
+                      pre_beam_ratio=self.pre_beam_ratio, tokenizer=self.tokenizer, dtype=self.dtype,
+                      quantize=self.quantize, max_frames=self.max_frames, padding_safe=self.padding_safe,
+                      compact=self.compact)
 
     def __repr__(self) -> str:
         return (f"BeamSearchDecoder(beam_size={self.beam_size}, ctc_weight={self.ctc_weight}, "
                 f"lm_path={self.lm_path!r}, lm_weight={self.lm_weight}, length_bonus={self.length_bonus}, "
-                f"nbest={self.nbest})")
+                f"nbest={self.nbest}, dtype={self.dtype!r}, quantize={self.quantize!r}, max_frames={self.max_frames})")

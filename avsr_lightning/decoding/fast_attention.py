@@ -37,6 +37,7 @@ def supports(decoder: nn.Module) -> bool:
         attn = layer.self_attn
         return all(hasattr(attn, n) for n in ("linear_q", "linear_k", "linear_v", "linear_out", "h", "d_k")) and all(
             hasattr(layer, n) for n in ("src_attn", "feed_forward", "norm1", "norm2", "norm3")) and all(
+            hasattr(layer.feed_forward, n) for n in ("w_1", "w_2")) and all(
             hasattr(decoder, n) for n in ("embed", "after_norm", "output_layer"))
     except (AttributeError, IndexError, TypeError):
         return False
@@ -86,8 +87,9 @@ class _FusedLinear:
 
     def __call__(self, x: Tensor) -> list[Tensor]:
         if self.fused:
+            x = x.to(self.weight.dtype)
             return list(torch.addmm(self.bias, x, self.weight.t()).split(self.sizes, dim=-1))
-        return [m(x) for m in self.linears]
+        return [_lin(m, x) for m in self.linears]
 
 
 class CachedAttentionScorer:
@@ -103,8 +105,8 @@ class CachedAttentionScorer:
     def __init__(self, decoder: nn.Module, beam_size: int, name: str = "decoder") -> None:
         self.decoder, self.beam, self.name = decoder, beam_size, name
         self.layers = list(decoder.decoders)
-        self.self_proj = [_FusedLinear(l.self_attn.linear_q, l.self_attn.linear_k, l.self_attn.linear_v)
-                          for l in self.layers]
+        self.self_proj = [_FusedLinear(layer.self_attn.linear_q, layer.self_attn.linear_k, layer.self_attn.linear_v)
+                          for layer in self.layers]
 
     def _grid(self, ctx: SearchContext, n: int) -> tuple[int, Tensor | None]:
         """(groups, row_slot or None when the rows are exactly the full grid in slot order)."""
@@ -132,9 +134,8 @@ class CachedAttentionScorer:
         mem_kv = []
         for layer in self.layers:
             att = layer.src_attn
-            dtype = _param_dtype(att.linear_k)
-            k = _heads(att.linear_k(memory.to(dtype)), att.h, att.d_k).transpose(1, 2)  # (A, H, T, dk)
-            v = _heads(att.linear_v(memory.to(dtype)), att.h, att.d_k).transpose(1, 2)
+            k = _heads(_lin(att.linear_k, memory), att.h, att.d_k).transpose(1, 2)  # (A, H, T, dk)
+            v = _heads(_lin(att.linear_v, memory), att.h, att.d_k).transpose(1, 2)
             mem_kv.append((k, v))
         return {"mem_kv": mem_kv, "mask": mask, "self_kv": None, "spare": None, "filled": 0}
 
@@ -152,13 +153,13 @@ class CachedAttentionScorer:
         k = buf[:position + 1, :, 0].permute(1, 2, 0, 3)  # (N, H, i+1, dk)
         v = buf[:position + 1, :, 1].permute(1, 2, 0, 3)
         ctx = F.scaled_dot_product_attention(q, k, v)  # all past positions are visible
-        return x + att.linear_out(ctx.reshape(n, -1))
+        return x + _lin(att.linear_out, ctx.reshape(n, -1))
 
     def _source_attention(self, layer: nn.Module, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None,
                           groups: int, row_slot: Tensor | None) -> Tensor:
         att = layer.src_attn
         n = x.size(0)
-        q = _heads(att.linear_q(layer.norm2(x)), att.h, att.d_k)  # (N, H, dk)
+        q = _heads(_lin(att.linear_q, layer.norm2(x)), att.h, att.d_k)  # (N, H, dk)
         if row_slot is not None:  # live rows -> their slots of the (utterance, beam) grid
             q = q.new_zeros(groups * self.beam, att.h, att.d_k).index_copy_(0, row_slot, q)
         q = q.view(groups, self.beam, att.h, att.d_k).transpose(1, 2)  # (A, H, beam, dk)
@@ -166,9 +167,10 @@ class CachedAttentionScorer:
         ctx = ctx.transpose(1, 2).reshape(groups * self.beam, -1)
         if row_slot is not None:
             ctx = ctx.index_select(0, row_slot)
-        return x + att.linear_out(ctx.reshape(n, -1))
+        return x + _lin(att.linear_out, ctx.reshape(n, -1))
 
     def _buffers(self, bufs: list[Tensor] | None, n: int, position: int, like: Tensor) -> list[Tensor]:
+        # keys/values are stored in the projections' output dtype (bfloat16 on the bf16 path)
         """Key/value buffers (capacity, N, 2, H, dk) with room for ``position`` (grown in chunks)."""
         cap = (position // CHUNK + 1) * CHUNK
         if bufs is not None and bufs[0].size(0) >= cap:
@@ -176,7 +178,7 @@ class CachedAttentionScorer:
         out = []
         for i, layer in enumerate(self.layers):
             att = layer.self_attn
-            new = like.new_zeros(cap, n, 2, att.h, att.d_k)
+            new = like.new_zeros(cap, n, 2, att.h, att.d_k, dtype=_param_dtype(att.linear_k))
             if bufs is not None:
                 new[:bufs[i].size(0)] = bufs[i]
             out.append(new)
@@ -192,8 +194,9 @@ class CachedAttentionScorer:
         for i, layer in enumerate(self.layers):
             x = self._self_attention(i, x, bufs[i], position)
             x = self._source_attention(layer, x, state["mem_kv"][i], state["mask"], groups, row_slot)
-            x = x + layer.feed_forward(layer.norm3(x))
-        logits = self.decoder.output_layer(self.decoder.after_norm(x))
+            ff = layer.feed_forward  # w_2(relu(w_1 x)); dropout is off when decoding
+            x = x + _lin(ff.w_2, torch.relu(_lin(ff.w_1, layer.norm3(x))))
+        logits = _lin(self.decoder.output_layer, self.decoder.after_norm(x))
         # log-softmax in float32 whatever the decoder's dtype: the search ranks on these scores
         return torch.log_softmax(logits.float(), dim=-1), {**state, "self_kv": bufs, "filled": position + 1}
 
@@ -231,6 +234,13 @@ class CachedAttentionScorer:
 def _base(t: Tensor) -> Tensor:
     """The whole contiguous allocation a buffer view lives in (so a bigger spare stays reusable)."""
     return t._base if t._base is not None and t._base.is_contiguous() else t
+
+
+def _lin(m: nn.Module, x: Tensor) -> Tensor:
+    """A linear layer on ``x`` cast to the layer's input dtype. Everything between linear layers (residual
+    stream, LayerNorm, softmax) stays float32; on the bf16 path only the matrix products run in bfloat16,
+    and dynamic-quantised layers take float32."""
+    return m(x.to(_param_dtype(m)))
 
 
 def _param_dtype(m: nn.Module) -> torch.dtype:

@@ -5,7 +5,8 @@ In the beam search the first layer's input is the embedding of one token, so its
 ``embed(token) @ W_ih^T + b_ih + b_hh`` takes only ``vocab`` distinct values: they are computed once per
 search as a (vocab, 4 * units) table, and the layer needs one recurrent product. Higher layers do their
 two products accumulated into one gate tensor (no separate bias and sum kernels). The LSTM cell arithmetic is PyTorch's
-(gates i, f, g, o), and the log-softmax is taken in float32, so the scores equal ``RNNLM.step`` up to float
+(gates i, f, g, o) in float32 (also when the weights are bfloat16: the cell state stays float32), and
+the log-softmax is taken in float32, so the scores equal ``RNNLM.step`` up to float
 round-off (tested). Used automatically for LSTM LMs with plain float weights; GRU LMs and quantised
 copies go through the generic :class:`~avsr_lightning.decoding.scorers.RNNLMScorer`.
 """
@@ -26,6 +27,20 @@ def supports(lm: nn.Module) -> bool:
             and type(lm.lo) is nn.Linear and lm.lo.weight.is_floating_point())
 
 
+def _acc_mm(acc: Tensor, x: Tensor, w: Tensor) -> Tensor:
+    """``acc += x @ w`` in place; float32 ``acc`` (gates, state) with bfloat16 weights takes a bf16 product."""
+    if w.dtype == acc.dtype:
+        return acc.addmm_(x, w)
+    return acc.add_(torch.mm(x.to(w.dtype), w))
+
+
+def _affine(b: Tensor, x: Tensor, w: Tensor) -> Tensor:
+    """``b + x @ w`` as float32 (a bf16 product for bf16 weights)."""
+    if w.dtype == b.dtype:
+        return torch.addmm(b, x, w)
+    return torch.mm(x.to(w.dtype), w).float().add_(b)
+
+
 class FusedLSTMLMScorer:
     """Shallow fusion with an LSTM :class:`RNNLM`: one matrix product per layer and step."""
 
@@ -38,14 +53,16 @@ class FusedLSTMLMScorer:
         self.lm, self.name = lm, name
         first = lm.rnn[0]
         with torch.no_grad():
-            # embedding -> first-layer input gates, for every token at once (dropout is off when decoding)
-            self.table = torch.addmm(first.bias_ih + first.bias_hh, lm.embed.weight, first.weight_ih.t())
+            # embedding -> first-layer input gates, for every token at once (dropout is off when decoding);
+            # float32 whatever the weights' dtype (it is tiny)
+            self.table = torch.addmm((first.bias_ih + first.bias_hh).float(), lm.embed.weight.float(),
+                                     first.weight_ih.float().t())
             self.w_hh0 = first.weight_hh.t()
-            self.upper = [(c.weight_ih.t(), c.weight_hh.t(), c.bias_ih + c.bias_hh) for c in lm.rnn[1:]]
+            self.upper = [(c.weight_ih.t(), c.weight_hh.t(), (c.bias_ih + c.bias_hh).float()) for c in lm.rnn[1:]]
 
     def init_state(self, ctx: SearchContext) -> tuple[Tensor, Tensor]:
         n = ctx.hyp_to_utt.numel()
-        h = self.table.new_zeros(self.lm.layers, n, self.lm.units)
+        h = self.table.new_zeros(self.lm.layers, n, self.lm.units)  # float32 state, also on the bf16 path
         return h, torch.zeros_like(h)
 
     @staticmethod
@@ -57,14 +74,14 @@ class FusedLSTMLMScorer:
     def score(self, yseq: Tensor, state: tuple[Tensor, Tensor], ctx: SearchContext,
               scoring_ids: Tensor | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         h_prev, c_prev = state
-        gates = self.table.index_select(0, yseq[:, -1]).addmm_(h_prev[0], self.w_hh0)
+        gates = _acc_mm(self.table.index_select(0, yseq[:, -1]), h_prev[0], self.w_hh0)
         h, c = self._cell(gates, c_prev[0])
         hs, cs = [h], [c]
         for k, (w_ih, w_hh, b) in enumerate(self.upper, start=1):
-            h, c = self._cell(torch.addmm(b, h, w_ih).addmm_(h_prev[k], w_hh), c_prev[k])
+            h, c = self._cell(_acc_mm(_affine(b, h, w_ih), h_prev[k], w_hh), c_prev[k])
             hs.append(h)
             cs.append(c)
-        logits = self.lm.lo(h)
+        logits = self.lm.lo(h.to(self.lm.lo.weight.dtype))
         return torch.log_softmax(logits.float(), dim=-1), (torch.stack(hs), torch.stack(cs))
 
     def select(self, candidate: tuple[Tensor, Tensor], src: Tensor, token: Tensor) -> tuple[Tensor, Tensor]:
