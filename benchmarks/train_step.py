@@ -1,15 +1,29 @@
-"""Training-step benchmark: forward + backward of every architecture at default (reference) sizes.
+"""Training-step benchmark: forward + backward of every architecture, fp32 and bf16-mixed side by side,
+each time read against the machine's measured limit.
 
-Prints one JSON document: per architecture the median wall-clock (and process CPU) milliseconds of
-``model.loss(...)`` + ``backward()`` on a batch of 4 x 75 frames (3 s at 25 fps, audio 640 samples per frame, lengths
-75/70/60/50, 30 labels), and the peak memory the step adds (CUDA: ``max_memory_allocated``; CPU: the
-growth of the process' peak RSS, measured in a fresh subprocess per architecture so runs don't mix).
-A ``components`` section times the rel-pos self-attention side by side: the fast path
-(``scaled_dot_product_attention`` with the relative term as an additive bias) against the reference
-formulation (explicit scores, min-fill, softmax, zero-fill), same weights, same inputs.
+Prints one JSON document. ``machine`` holds the measured GEMM peak (a large square matmul, best of a few,
+with the configured threads) for float32 and bfloat16. For each architecture, in one process, the same
+weights and batch are stepped (``model.loss`` + ``backward``) in fp32 and under
+``torch.autocast(device_type, bfloat16)`` (what ``trainer.precision: bf16-mixed`` does), and each
+precision reports:
 
-    python benchmarks/train_step.py                       # all architectures, CPU
-    python benchmarks/train_step.py --archs AVRelScore --repeats 5 --device cuda
+- ``step_ms_median`` (and all timed steps, and process CPU ms: less inflated on a shared machine);
+- ``gflop``: the FLOPs of the step from ``torch.utils.flop_counter`` (forward + backward), split by the
+  dtype the work ran in (``gflop_by_dtype``: the fp32 islands and fp32 frontend layers stay fp32);
+- ``floor_ms``: sum over dtypes of FLOPs / that dtype's measured peak, the time of the step if every
+  FLOP ran at GEMM peak; ``achieved_gflops`` = FLOPs / time; ``fraction_of_floor`` = floor / time;
+- ``loss`` and, for bf16, ``loss_rel_diff`` = |loss_bf16 - loss_fp32| / |loss_fp32| (same dropout
+  masks: the RNG is re-seeded before each step); ``speedup_vs_fp32``.
+
+Sizes: ``--sizes default`` = the reference sizes (batch 4 x 75 frames, lengths 75/70/60/50, 30 labels);
+``--sizes demo`` = the model ``init_args`` of the shipped recipes (configs/demo.yaml -> AVRelScore,
+demo_audio.yaml -> Audio, demo_video.yaml -> Video; batch 8 x 58 frames); ``--sizes tiny`` =
+configs/model/tiny_<arch>.yaml.
+
+    python benchmarks/train_step.py --threads 2                        # all architectures, default sizes
+    python benchmarks/train_step.py --sizes demo --threads 2 --repeats 5
+    python benchmarks/train_step.py --archs Audio --sizes tiny --repeats 1 --quick   # smoke test
+    python benchmarks/train_step.py --device cuda                      # same fields, autocast on CUDA
 """
 from __future__ import annotations
 
@@ -20,19 +34,45 @@ import resource
 import subprocess
 import sys
 import time
+from collections import defaultdict
+from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 ARCHS = ("AVRelScore", "VCAFE", "Conformer", "Audio", "Video")
+REPO = Path(__file__).resolve().parents[1]
+DEMO_RECIPES = {"AVRelScore": "configs/demo.yaml", "Audio": "configs/demo_audio.yaml",
+                "Video": "configs/demo_video.yaml"}
+PRECISIONS = ("fp32", "bf16-mixed")
 
 
-def _batch(device: torch.device, batch: int, frames: int) -> dict:
+def model_kwargs(arch: str, sizes: str) -> dict | None:
+    """init_args of the recipe for ``sizes`` (None: no such recipe for this architecture)."""
+    if sizes == "default":
+        return {}
+    import yaml
+
+    path = REPO / (DEMO_RECIPES.get(arch, "") if sizes == "demo" else f"configs/model/tiny_{arch.lower()}.yaml")
+    if not path.is_file():
+        return None
+    model = yaml.safe_load(path.read_text())["model"]["model"]
+    if model["class_path"].rsplit(".", 1)[-1] != arch:
+        raise ValueError(f"{path} configures {model['class_path']}, not {arch}")
+    return dict(model.get("init_args") or {})
+
+
+def _batch(device: torch.device, batch: int, frames: int, image: int) -> dict:
     g = torch.Generator().manual_seed(0)
-    lengths = torch.tensor([frames, frames - 5, frames - 15, frames - 25][:batch]).clamp_min(1)
-    if batch > 4:
-        lengths = torch.full((batch,), frames)
-    video = torch.randn(batch, frames, 88, 88, generator=g)
+    if batch == 4:
+        lengths = torch.tensor([frames, frames - 5, frames - 15, frames - 25]).clamp_min(1)
+    else:  # spread lengths over [frames/2, frames], the longest first
+        lengths = torch.linspace(frames, max(1, frames // 2), batch).round().long()
+    video = torch.randn(batch, frames, image, image, generator=g)
     audio = torch.randn(batch, 640 * frames, generator=g)
+    for i, n in enumerate(lengths.tolist()):  # zero padding, as the collate does
+        video[i, n:] = 0
+        audio[i, 640 * n:] = 0
     targets = torch.randint(1, 40, (batch, 30), generator=g)
     out = dict(video=video, video_lengths=lengths, audio=audio, audio_lengths=lengths * 640, targets=targets,
                target_lengths=torch.full((batch,), 30))
@@ -48,114 +88,149 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def bench_arch(arch: str, device: torch.device, repeats: int, warmup: int, batch: int, frames: int) -> dict:
+def gemm_peak_gflops(device: torch.device, dtype: torch.dtype, n: int, repeats: int = 5) -> float:
+    """Best-of-``repeats`` GFLOP/s of an (n x n) @ (n x n) matmul in ``dtype`` (the machine's limit)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device, dtype)
+    b = torch.randn(n, n, generator=g).to(device, dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n ** 3 / best / 1e9
+
+
+class DtypeFlopCounter(FlopCounterMode):
+    """``FlopCounterMode`` that also buckets every counted op by the dtype of its first tensor argument."""
+
+    def __init__(self) -> None:
+        super().__init__(display=False)
+        self.by_dtype: dict[str, int] = defaultdict(int)
+
+    def _count_flops(self, func_packet, out, args, kwargs):  # noqa: ANN001 (torch's private signature)
+        if func_packet in self.flop_registry:
+            flops = self.flop_registry[func_packet](*args, **kwargs, out_val=out)
+            first = next((a for a in args if isinstance(a, torch.Tensor)), None)
+            self.by_dtype[str(first.dtype).replace("torch.", "") if first is not None else "?"] += flops
+        return super()._count_flops(func_packet, out, args, kwargs)
+
+
+def bench_arch(arch: str, kwargs: dict, device: torch.device, repeats: int, warmup: int, batch: int, frames: int,
+               image: int, peaks: dict[str, float]) -> dict:
     from avsr_lightning.models import ARCHITECTURES
 
     torch.manual_seed(0)
-    model = ARCHITECTURES[arch]().to(device).train()
-    data = _batch(device, batch, frames)
+    model = ARCHITECTURES[arch](**kwargs).to(device).train()
+    data = _batch(device, batch, frames, image)
     video = None if arch == "Audio" else data["video"]
     audio = None if arch == "Video" else data["audio"]
 
-    def step() -> float:
-        out = model.loss(video, data["video_lengths"], audio, data["audio_lengths"], data["targets"],
-                         data["target_lengths"])
+    def step(precision: str) -> torch.Tensor:
+        torch.manual_seed(1)  # same dropout masks in both precisions
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision != "fp32"):
+            out = model.loss(video, data["video_lengths"], audio, data["audio_lengths"], data["targets"],
+                             data["target_lengths"])
         out["loss"].backward()
         model.zero_grad(set_to_none=True)
-        return out["loss"]
+        return out["loss"].detach()
 
-    base_rss = _rss_mb()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base_cuda = torch.cuda.memory_allocated(device)
-    for _ in range(warmup):
-        step()
-    times, cpu_times = [], []
-    for _ in range(repeats):
-        _sync(device)
-        start, cpu_start = time.perf_counter(), time.process_time()
-        loss = step()
-        _sync(device)
-        times.append((time.perf_counter() - start) * 1000.0)
-        cpu_times.append((time.process_time() - cpu_start) * 1000.0)
-    result = {
-        "arch": arch, "device": str(device), "batch": batch, "frames": frames,
-        "params": sum(p.numel() for p in model.parameters()),
-        "fwd_bwd_ms_median": round(sorted(times)[len(times) // 2], 1),
-        "fwd_bwd_ms_all": [round(t, 1) for t in times],
-        # CPU time of all threads: on a shared machine wall time inflates, this much less so
-        "fwd_bwd_process_cpu_ms_median": round(sorted(cpu_times)[len(cpu_times) // 2], 1),
-        "loss": round(float(loss), 4),
-    }
-    if device.type == "cuda":
-        result["peak_step_memory_mb"] = round((torch.cuda.max_memory_allocated(device) - base_cuda) / 2**20, 1)
-    else:
-        result["peak_step_memory_mb"] = round(_rss_mb() - base_rss, 1)
+    result: dict = {"arch": arch, "device": str(device), "batch": batch, "frames": frames,
+                    "lengths": data["video_lengths"].tolist(), "model_kwargs": kwargs,
+                    "params": sum(p.numel() for p in model.parameters())}
+    state = {k: v.clone() for k, v in model.state_dict().items()}  # BN running stats move every step
+    for precision in PRECISIONS:
+        model.load_state_dict(state)
+        counter = DtypeFlopCounter()
+        with counter:
+            step(precision)
+        flops = counter.get_total_flops()
+        by_dtype = {k: round(v / 1e9, 2) for k, v in sorted(counter.by_dtype.items())}
+        floor_s = sum(v / 1e9 / peaks.get(k, peaks["float32"]) for k, v in counter.by_dtype.items())
+        for _ in range(warmup):
+            step(precision)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        model.load_state_dict(state)
+        loss = step(precision)  # the compared loss: same weights and RNG in both precisions
+        times, cpu_times = [], []
+        for _ in range(repeats):
+            _sync(device)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            step(precision)
+            _sync(device)
+            times.append((time.perf_counter() - start) * 1000.0)
+            cpu_times.append((time.process_time() - cpu_start) * 1000.0)
+        median = sorted(times)[len(times) // 2]
+        entry = {
+            "step_ms_median": round(median, 1), "step_ms_all": [round(t, 1) for t in times],
+            "process_cpu_ms_median": round(sorted(cpu_times)[len(cpu_times) // 2], 1),
+            "gflop": round(flops / 1e9, 2), "gflop_by_dtype": by_dtype,
+            "achieved_gflops": round(flops / 1e9 / (median / 1000.0), 1),
+            "floor_ms": round(floor_s * 1000.0, 1), "fraction_of_floor": round(floor_s * 1000.0 / median, 3),
+            "loss": round(float(loss), 5),
+        }
+        if device.type == "cuda":
+            entry["peak_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        result[precision] = entry
+    fp32, bf16 = result["fp32"], result["bf16-mixed"]
+    bf16["loss_rel_diff"] = round(abs(bf16["loss"] - fp32["loss"]) / max(abs(fp32["loss"]), 1e-12), 5)
+    bf16["speedup_vs_fp32"] = round(fp32["step_ms_median"] / bf16["step_ms_median"], 3)
+    if device.type == "cpu":
         result["peak_rss_mb"] = round(_rss_mb(), 1)
     return result
-
-
-def bench_attention(device: torch.device, repeats: int, batch: int, frames: int) -> dict:
-    """Rel-pos MHSA (d=256, 4 heads) on AVRelScore's 2T tokens: SDPA path vs the reference formulation."""
-    from avsr_lightning.models import RelPositionalEncoding, RelPositionMultiHeadAttention
-
-    torch.manual_seed(0)
-    att = RelPositionMultiHeadAttention(4, 256, 0.0).to(device).train()
-    tokens = 2 * frames
-    x = torch.randn(batch, tokens, 256, device=device, requires_grad=True)
-    _, pos = RelPositionalEncoding(256, 0.0)(x)
-    lengths = torch.tensor([tokens - 10 * i for i in range(batch)], device=device)
-    mask = (torch.arange(tokens, device=device) < lengths[:, None]).unsqueeze(1)
-
-    def run(explicit: bool) -> float:
-        times = []
-        for i in range(repeats + 1):
-            _sync(device)
-            start = time.perf_counter()
-            out = att(x, x, x, pos, mask, need_weights=explicit)
-            out = out[0] if explicit else out
-            out.sum().backward()
-            _sync(device)
-            if i:
-                times.append((time.perf_counter() - start) * 1000.0)
-        return sorted(times)[len(times) // 2]
-
-    fast, ref = run(False), run(True)
-    with torch.no_grad():
-        diff = (att(x, x, x, pos, mask) - att(x, x, x, pos, mask, need_weights=True)[0]).abs().max().item()
-    return {"component": "rel_pos_mhsa fwd+bwd", "tokens": tokens, "sdpa_ms": round(fast, 2),
-            "reference_formulation_ms": round(ref, 2), "speedup": round(ref / fast, 2), "max_abs_diff": diff}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
-    parser.add_argument("--repeats", type=int, default=2, help="timed steps per architecture (median reported)")
+    parser.add_argument("--sizes", default="default", choices=("default", "demo", "tiny"))
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per precision (median reported)")
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=75)
+    parser.add_argument("--batch", type=int, default=None, help="default: 4 (default sizes), 8 (demo/tiny)")
+    parser.add_argument("--frames", type=int, default=None, help="default: 75 (default sizes), 58 (demo/tiny)")
+    parser.add_argument("--image", type=int, default=88, help="lip crop size")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--quick", action="store_true", help="smoke test: small GEMM for the peak, no warm-up")
     parser.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--_peaks", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    default_sizes = args.sizes == "default"
+    batch = args.batch or (4 if default_sizes else 8)
+    frames = args.frames or (75 if default_sizes else 58)
+    warmup = 0 if args.quick else args.warmup
     if args._worker:
-        print(json.dumps(bench_arch(args._worker, device, args.repeats, args.warmup, args.batch, args.frames)))
+        kwargs = model_kwargs(args._worker, args.sizes)
+        print(json.dumps(bench_arch(args._worker, kwargs, device, args.repeats, warmup, batch, frames, args.image,
+                                    json.loads(args._peaks))))
         return
+    n = 1024 if args.quick else 4096
+    peaks = {"float32": gemm_peak_gflops(device, torch.float32, n),
+             "bfloat16": gemm_peak_gflops(device, torch.bfloat16, n)}
     results = []
     for arch in args.archs:  # one process per architecture: clean peak-RSS accounting
-        cmd = [sys.executable, os.path.abspath(__file__), "--_worker", arch, "--repeats", str(args.repeats),
-               "--warmup", str(args.warmup), "--batch", str(args.batch), "--frames", str(args.frames),
-               "--device", args.device] + (["--threads", str(args.threads)] if args.threads else [])
+        if model_kwargs(arch, args.sizes) is None:
+            results.append({"arch": arch, "skipped": f"no {args.sizes} recipe for {arch}"})
+            continue
+        cmd = [sys.executable, os.path.abspath(__file__), "--_worker", arch, "--sizes", args.sizes,
+               "--repeats", str(args.repeats), "--warmup", str(warmup), "--batch", str(batch),
+               "--frames", str(frames), "--image", str(args.image), "--device", args.device,
+               "--threads", str(args.threads), "--_peaks", json.dumps(peaks)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            results.append({"arch": arch, "error": proc.stderr.strip().splitlines()[-1:]})
+            results.append({"arch": arch, "error": proc.stderr.strip().splitlines()[-3:]})
             continue
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results,
-              "components": [bench_attention(device, max(3, args.repeats), args.batch, args.frames)]}
+    report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
+              "sizes": args.sizes,
+              "machine": {"gemm_n": n, "gemm_peak_gflops": {k: round(v, 1) for k, v in peaks.items()}},
+              "results": results}
     print(json.dumps(report, indent=2))
 
 
