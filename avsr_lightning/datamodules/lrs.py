@@ -264,11 +264,17 @@ class LRSDataModule(pl.LightningDataModule):
         return bound_pipeline(steps, context)
 
     def _cache_enabled(self, lengths: list[Optional[int]]) -> bool:
-        if self.cache_decoded != "auto":
-            return bool(self.cache_decoded)
-        frames = sum(n for n in lengths if n is not None)
-        per_frame = (96 * 96 if "video" in self.modalities else 0) + 4 * 640  # uint8 crops + float32 audio
-        return frames * per_frame <= self.cache_max_gb * 1e9
+        if self.cache_decoded == "auto":
+            frames = sum(n for n in lengths if n is not None)
+            per_frame = (96 * 96 if "video" in self.modalities else 0) + 4 * 640  # uint8 crops + float32 audio
+            enabled = frames * per_frame <= self.cache_max_gb * 1e9
+        else:
+            enabled = bool(self.cache_decoded)
+        if enabled and self.num_workers > 0 and not self.persistent_workers:
+            log.warning("LRSDataModule: cache_decoded with num_workers=%d but persistent_workers=false: workers "
+                        "restart every epoch and lose their cache; set persistent_workers: true",
+                        self.num_workers)
+        return enabled
 
     def _utterances(self, split: str, stage: str) -> list[Utterance]:
         utts = load_split(self.root, split, prefix=self.split_prefix)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from avsr_lightning.data.synthetic import VERSION, corpus_metadata, generate_corpus
 from avsr_lightning.datamodules.lrs import LRSDataModule
@@ -38,6 +38,8 @@ class SyntheticDataModule(LRSDataModule):
         cache_dir: parent directory of generated corpora; None = :func:`default_cache_dir`.
         root: use exactly this directory for the corpus instead of ``<cache_dir>/<version>-<seed>-<n>``.
         generation_workers: processes used to render the corpus (output does not depend on it).
+        cache_decoded: as :class:`LRSDataModule`; default ``auto``: the corpus is small, so decoded clips stay
+            in memory after their first read (give ``persistent_workers: true`` with ``num_workers > 0``).
         **kwargs: every other :class:`LRSDataModule` argument (``max_frames``, ``train_snrs``, ``modalities``, ...).
     """
 
@@ -48,6 +50,7 @@ class SyntheticDataModule(LRSDataModule):
         cache_dir: Optional[str] = None,
         root: Optional[str] = None,
         generation_workers: int = 0,
+        cache_decoded: Union[bool, str] = "auto",
         **kwargs: Any,
     ) -> None:
         if utterances < 3:
@@ -55,7 +58,7 @@ class SyntheticDataModule(LRSDataModule):
         if generation_workers < 0:
             raise ValueError(f"SyntheticDataModule: generation_workers should be >= 0, got {generation_workers}")
         corpus_root = Path(root) if root else synthetic_corpus_dir(utterances, corpus_seed, cache_dir)
-        super().__init__(root=str(corpus_root), **kwargs)
+        super().__init__(root=str(corpus_root), cache_decoded=cache_decoded, **kwargs)
         self.utterances = utterances
         self.corpus_seed = corpus_seed
         self.generation_workers = generation_workers

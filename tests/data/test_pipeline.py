@@ -13,7 +13,7 @@ import yaml
 from jsonargparse import ArgumentParser
 from lightning.pytorch import LightningDataModule
 
-from avsr_lightning.data.conditions import Condition, apply_condition
+from avsr_lightning.data.conditions import apply_condition
 from avsr_lightning.data.corruption import functional as F
 from avsr_lightning.data.corruption.acoustic import NoiseMixer
 from avsr_lightning.data.corruption.occluders import OccluderBank

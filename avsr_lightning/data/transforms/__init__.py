@@ -29,12 +29,13 @@ from avsr_lightning.data.transforms.video import (
                                                        HorizontalFlip,
                                                        Normalize,
                                                        RandomCrop,
+                                                       Resize,
                                                        TimeMask,
 )
 
 __all__ = ["AudioNormalize", "CenterCrop", "Clip", "Cutout", "Downsample", "HorizontalFlip", "MatchAudioToVideo",
            "ModalityDropout", "NoiseMixing",
-           "Normalize", "PipelineContext", "RandomCrop", "SpeedPerturbation", "TestCondition", "TimeMask",
+           "Normalize", "PipelineContext", "RandomCrop", "Resize", "SpeedPerturbation", "TestCondition", "TimeMask",
            "Transform", "VIDEO_MEAN", "VIDEO_STD", "VideoTransform", "VisualCorruption", "VolumePerturbation",
            "bound_pipeline", "default_eval_transforms", "default_train_transforms", "fit_audio_to_frames",
            "normalize_utterance", "run_pipeline"]
