@@ -115,5 +115,5 @@ def export_lm(lm: RNNLM, out_dir: str | os.PathLike, char_list: Sequence[str] | 
         raise ValueError(f"char_list has {len(conf['char_list'])} symbols but the LM has {lm.vocab_size} outputs")
     pth, js = out / "model.pth", out / "model.json"
     durable.torch_save(state, pth)
-    durable.write_text(js, json.dumps(conf, indent=2))
+    durable.write_text(js, json.dumps(conf, indent=2, allow_nan=False))
     return pth, js

@@ -314,7 +314,7 @@ def test_preprocess_reports_every_bad_clip_and_writes_nothing_inconsistent(tmp_p
     assert sorted(failures) == sorted(f"main/spk/{n}" for n in defects)
     for name, words in defects.items():
         assert words in failures[f"main/spk/{name}"], (name, failures[f"main/spk/{name}"])
-    assert f"written 1" in capsys.readouterr().err
+    assert "written 1" in capsys.readouterr().err
     for kind in ("Video", "Audio", "Text", "Transformed_LM"):  # nothing of a failed clip, the good one whole
         written = sorted(p.stem for p in (out / kind).rglob("*") if p.is_file())
         assert written == ["good"], (kind, written)

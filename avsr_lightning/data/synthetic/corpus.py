@@ -155,7 +155,7 @@ def write_noises(root: Path, seed: int, seconds: float = NOISE_SECONDS) -> dict:
             files[rel] = {"set": noise_set, "kind": kind, "generator": [seed, stream, k],
                           **({"talkers": talkers} if kind == "babble" else {})}
     manifest = {"seconds": seconds, "files": files}
-    write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
+    write_text(manifest_path, json.dumps(manifest, indent=1, allow_nan=False) + "\n")
     return manifest
 
 
@@ -249,5 +249,5 @@ def generate_corpus(out_dir: str | os.PathLike, utterances: int = 2000, seed: in
                 "noise_manifest": "noise/manifest.json",
                 "occluders": {"dir": "occlusion_patch", "count": len(occluders)},
                 **stats}
-    write_text(root / "corpus.json", json.dumps(metadata, indent=2) + "\n")
+    write_text(root / "corpus.json", json.dumps(metadata, indent=2, allow_nan=False) + "\n")
     return root

@@ -177,7 +177,7 @@ class Synthesizer:
             try:
                 os.close(read_fd)
                 samples, events = self._synthesize_here(text, voice, rate, pitch, pitch_range)
-                header = json.dumps({"n": int(samples.shape[0]), "events": events}).encode()
+                header = json.dumps({"n": int(samples.shape[0]), "events": events}, allow_nan=False).encode()
                 payload = len(header).to_bytes(8, "little") + header + samples.tobytes()
             except BaseException as exc:  # noqa: BLE001 - reported to the parent
                 status = 1
