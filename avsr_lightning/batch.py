@@ -22,7 +22,7 @@ class AVBatch:
 
     Shapes (B = batch, T = padded frames, N = padded samples = 640*T, L = padded label length):
 
-    - ``video``: float (B, T, H, W), normalised grey frames (88x88 after cropping); ``None`` for audio-only data.
+    - ``video``: float (B, T, H, W), normalised grey frames (the crop size of the data pipeline, 88x88 in the LRS recipes); ``None`` for audio-only data.
     - ``video_lengths``: long (B,), valid frames per item.
     - ``audio``: float (B, N), normalised 16 kHz waveform; ``None`` for video-only data.
     - ``audio_lengths``: long (B,), valid samples per item.
