@@ -26,6 +26,7 @@ from avsr_lightning.batch import SAMPLES_PER_FRAME
 from avsr_lightning.data.corruption.seeding import generator_for
 from avsr_lightning.data.corruption.visual import VisualCorruption
 from avsr_lightning.data.dataset import BadItem, Sample
+from avsr_lightning.data.errors import DataError
 from avsr_lightning.data.landmarks import LandmarkError, interpolate_missing, read_landmarks
 from avsr_lightning.data.manifest import Utterance, media_paths, read_transcript
 from avsr_lightning.data.media import MediaError, read_video
@@ -121,13 +122,11 @@ class AVSEDataset(Dataset):
             return self._load(scene, int(epoch))
         except SceneError as err:
             return BadItem(index, f"{scene.scene}/{scene.target}", err.detail, f"{err.reason} (scene {scene.scene})")
-        except (MediaError, LandmarkError, FileNotFoundError) as err:
+        except (DataError, FileNotFoundError) as err:
+            # only data problems are skips; any other error is a bug and propagates (docs/data.md, "Bad input")
             path = getattr(err, "path", None) or str(err).split(": ", 1)[0]
             reason = getattr(err, "reason", None) or str(err).split(": ", 1)[-1]
             return BadItem(index, f"{scene.scene}/{scene.target}", str(path), f"{reason} (scene {scene.scene})")
-        except (ValueError, OSError, RuntimeError) as err:
-            return BadItem(index, f"{scene.scene}/{scene.target}", scene.target,
-                           f"{type(err).__name__}: {err} (scene {scene.scene})")
 
     def _load(self, scene: Scene, epoch: int) -> Sample:
         paths = media_paths(self.lrs_root, scene.target)
