@@ -1,4 +1,4 @@
-"""``python -m avsr_lightning fit|validate|test|predict --config ...``."""
+"""``python -m avsr_lightning fit|validate|test|predict --config ...`` and ``transcribe VIDEO ...``."""
 from avsr_lightning.cli import main
 
 if __name__ == "__main__":
