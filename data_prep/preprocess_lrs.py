@@ -23,7 +23,9 @@ def main(raw_root: str, out_root: str, mean_face: str, landmark_root: Optional[s
         landmark_root: tree of per-clip ``.pkl``/``.npz`` landmarks (default: ``raw_root``).
         splits: split directories to process (default: all present).
         workers: worker processes (0 = in-process).
-        detector: ``package.module:factory`` building a landmark detector for clips without landmark files.
+        detector: for clips without landmark files: a built-in tracker by name (``mediapipe``, ``haar`` or
+            ``auto``; the ``[faces]`` extra, docs/transcribe.md) or ``package.module:factory``. The tracked
+            points go through the same alignment and crop as released landmarks.
         overwrite: re-process clips whose outputs exist.
         log_file: failure log (default ``<out_root>/preprocess_failures.log``).
         limit: process only the first N clips (a dry run).
@@ -42,6 +44,11 @@ def main(raw_root: str, out_root: str, mean_face: str, landmark_root: Optional[s
             print(f"  {err}")
         return 1 if errors else 0
     from avsr_lightning.data.preprocess import preprocess_corpus
+
+    if detector is not None and ":" not in detector:
+        from avsr_lightning.faces.detector import clip_detector_spec
+
+        detector = clip_detector_spec(detector, mean_face)
 
     report = preprocess_corpus(raw_root, out_root, mean_face, landmark_root=landmark_root, splits=splits,
                                workers=workers, detector=detector, overwrite=overwrite, log_file=log_file,

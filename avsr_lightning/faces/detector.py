@@ -77,15 +77,21 @@ def create_detector(name: str = "auto", **kwargs) -> LandmarkDetector:
                      f"'package.module:factory'")
 
 
-def frames_detector(name: str = "auto", stride: int = 1) -> Callable[[np.ndarray], list]:
+def frames_detector(name: str = "auto", stride: int = 1, mean_face: np.ndarray | None = None,
+                    max_side: int = 640) -> Callable[[np.ndarray], list]:
     """A per-clip detector for :func:`avsr_lightning.data.preprocess.preprocess_corpus`: grey (T, H, W)
     frames -> per-frame (68, 2) points or None, tracked through the clip (the largest face)."""
     from avsr_lightning.faces.tracker import FaceTracker
 
     detector = create_detector(name)
+    if hasattr(detector, "set_template"):
+        if mean_face is None:
+            raise ValueError(f"the {name} detector needs the mean face (set AVSR_MEAN_FACE)")
+        detector.set_template(mean_face)
 
     def detect(frames: np.ndarray) -> list:
-        tracker = FaceTracker(detector, stride=stride, max_side=0)
+        detector.reset()
+        tracker = FaceTracker(detector, stride=stride, max_side=max_side)
         for frame in frames:
             rgb = np.repeat(frame[:, :, None], 3, axis=2) if frame.ndim == 2 else frame
             tracker.push(rgb)
@@ -95,3 +101,36 @@ def frames_detector(name: str = "auto", stride: int = 1) -> Callable[[np.ndarray
         return [None if not np.isfinite(p).all() else p for p in track.points_array(len(frames))]
 
     return detect
+
+
+def clip_detector_spec(name: str, mean_face: str | None = None) -> str:
+    """``preprocess_lrs.py --detector NAME`` -> the ``module:factory`` spec its worker processes build.
+
+    The mean face travels through ``AVSR_MEAN_FACE`` (inherited by the workers) for the cascade's template."""
+    import os
+
+    if name not in DETECTORS and name != "auto":
+        raise ValueError(f"unknown detector {name!r}; choose one of {sorted(DETECTORS) + ['auto']} or give "
+                         f"'package.module:factory'")
+    if mean_face is not None:
+        os.environ["AVSR_MEAN_FACE"] = os.fspath(mean_face)
+    return f"avsr_lightning.faces.detector:{name}_clip_detector"
+
+
+def _clip_detector(name: str) -> Callable[[np.ndarray], list]:
+    import os
+
+    path = os.environ.get("AVSR_MEAN_FACE")
+    return frames_detector(name, stride=1, mean_face=np.load(path) if path else None)
+
+
+def mediapipe_clip_detector() -> Callable[[np.ndarray], list]:
+    return _clip_detector("mediapipe")
+
+
+def haar_clip_detector() -> Callable[[np.ndarray], list]:
+    return _clip_detector("haar")
+
+
+def auto_clip_detector() -> Callable[[np.ndarray], list]:
+    return _clip_detector("auto")
