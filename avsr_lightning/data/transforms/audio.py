@@ -122,7 +122,10 @@ class AudioNormalize(Transform):
             return clip
         if not np.any(np.asarray(clip.audio)):
             clip.notes.append(f"silent_audio: {clip.paths.get('audio')} is silent")
-        clip.audio = normalize_utterance(clip.audio, self.eps)
+        audio = clip.audio
+        if isinstance(audio, np.ndarray) and not audio.flags.writeable:
+            audio = audio.copy()  # a cached clip's read-only array (torch warns on those)
+        clip.audio = normalize_utterance(audio, self.eps)
         return clip
 
 
