@@ -139,8 +139,8 @@ def read_landmarks(path: str | os.PathLike) -> Landmarks:
             raise
         except (TypeError, ValueError, IndexError) as err:  # ragged lists, scalars, strings: malformed file
             raise LandmarkError(f"{path}: landmark pickle has an unexpected layout ({err})") from err
-    if yx_min is not None and len(yx_min) != len(points):
-        raise LandmarkError(f"{path}: yx_min has {len(yx_min)} rows for {len(points)} landmark frames")
+    if yx_min is not None and (yx_min.ndim != 2 or yx_min.shape[1] != 2 or len(yx_min) != len(points)):
+        raise LandmarkError(f"{path}: yx_min has shape {tuple(yx_min.shape)}, expected ({len(points)}, 2)")
     return Landmarks(points, yx_min)
 
 

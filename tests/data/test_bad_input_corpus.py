@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from avsr_lightning.data.landmarks import Landmarks, write_landmarks
-from avsr_lightning.data.media import write_audio
+from avsr_lightning.data.media import write_audio, write_video
 
 SPK = "trainval/spk"
 GOOD_TRAIN = [f"{SPK}/good{i}" for i in range(6)]
@@ -31,7 +31,8 @@ NOTED = {f"{SPK}/avdiff": ("audio_length", "samples longer than the video"),
 #: skipped when loaded (train tracker): id -> words of the reason
 BAD_AT_LOAD = {f"{SPK}/zerowav": "zero samples", f"{SPK}/emptytext": "transcript is empty",
                f"{SPK}/notext": "transcript file is missing", f"{SPK}/nanlm": "no frame has landmarks",
-               f"{SPK}/shapelm": "expected (T, 68, 2)", f"{SPK}/codelm": "refusing to load"}
+               f"{SPK}/shapelm": "expected (T, 68, 2)", f"{SPK}/codelm": "refusing to load",
+               f"{SPK}/smallvid": "smaller than the 88x88 crop"}
 #: excluded before the first epoch (setup/train tracker)
 BAD_AT_SETUP = {f"{SPK}/truncmp4": "cannot be opened", f"{SPK}/zeromp4": "no video stream",
                 f"{SPK}/missing": "video file is missing"}
@@ -89,6 +90,7 @@ def _build_corpus(root: Path, gen) -> Path:
     (lm / "codelm.npz").unlink()
     (lm / "codelm.pkl").write_bytes(pickle.dumps(_Payload(root / "PAYLOAD_RAN")))
     v = root / "Video" / SPK
+    write_video(v / "smallvid.mp4", gen.mouth_frames(12, size=40, rng=rng))  # a 40x40 video: cannot be cropped
     data = (v / "truncmp4.mp4").read_bytes()
     (v / "truncmp4.mp4").write_bytes(data[: len(data) // 2])
     import av

@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from avsr_lightning.data.errors import DataError
 from avsr_lightning.data.transforms.base import Clip, PipelineContext, Transform
 from avsr_lightning.data.transforms.functional import VIDEO_MEAN, VIDEO_STD
 
@@ -22,12 +23,14 @@ def _need_rng(step: Transform, rng: np.random.Generator | None) -> np.random.Gen
     return rng
 
 
-def _check_size(frames, size: int, where: str) -> None:
+def _check_size(frames, size: int, where: str, path=None) -> None:
     if frames.ndim != 3:
         raise ValueError(f"video frames must be (T, H, W), got shape {tuple(frames.shape)}")
     h, w = frames.shape[1:]
     if h < size or w < size:
-        raise ValueError(f"video frames are {h}x{w}, smaller than the {size}x{size} crop of {where}")
+        # a video of the wrong size is a data problem (a counted skip naming the file), not a bug
+        reason = f"video frames are {h}x{w}, smaller than the {size}x{size} crop of {where}"
+        raise DataError(path, reason) if path is not None else ValueError(reason)
 
 
 class RandomCrop(Transform):
@@ -42,7 +45,7 @@ class RandomCrop(Transform):
         if clip.frames is None:
             return clip
         rng = _need_rng(self, rng)
-        _check_size(clip.frames, self.size, "RandomCrop")
+        _check_size(clip.frames, self.size, "RandomCrop", clip.paths.get("video"))
         h, w = clip.frames.shape[1:]
         dy, dx = int(rng.integers(0, h - self.size + 1)), int(rng.integers(0, w - self.size + 1))
         clip.frames = clip.frames[:, dy:dy + self.size, dx:dx + self.size]
@@ -60,7 +63,7 @@ class CenterCrop(Transform):
     def __call__(self, clip: Clip, rng: np.random.Generator | None) -> Clip:
         if clip.frames is None:
             return clip
-        _check_size(clip.frames, self.size, "CenterCrop")
+        _check_size(clip.frames, self.size, "CenterCrop", clip.paths.get("video"))
         h, w = clip.frames.shape[1:]
         dy, dx = (h - self.size) // 2, (w - self.size) // 2
         clip.frames = clip.frames[:, dy:dy + self.size, dx:dx + self.size]
