@@ -36,10 +36,14 @@ def masked_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, valid: Ten
     per-position, so padding cannot leak. In training mode the batch mean/variance and the running-stat
     update use only valid positions, which is what the reference gets wrong (spec §8.13).
 
-    Under autocast a low-precision ``x`` is normalised in a float32 island (statistics and running
-    stats in float32) and returned in its own dtype; a float32 ``x`` takes the plain path unchanged.
+    Under autocast (a bf16/fp16 ``x``): the masked statistics are computed in a float32 island and the
+    result is returned in ``x``'s dtype. Without a mask, PyTorch's native BatchNorm already takes a
+    low-precision input with float32 parameters and accumulates the statistics and running buffers in
+    float32 (checked by tests/models/test_bf16.py), so it runs as is and saves two casts of the
+    activation. A float32 ``x`` takes the plain path unchanged.
     """
-    if x.dtype in (torch.bfloat16, torch.float16) and torch.is_autocast_enabled(x.device.type):
+    if (valid is not None and x.dtype in (torch.bfloat16, torch.float16)
+            and torch.is_autocast_enabled(x.device.type)):
         with fp32_island(x):
             return masked_batch_norm(bn, x.float(), valid).to(x.dtype)
     if valid is None or not bn.training or not bn.track_running_stats:

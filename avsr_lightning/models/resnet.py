@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .activations import Swish
 from .masking import masked_batch_norm
-from .precision import BF16_MIN_CHANNELS, autocast_dtype, bf16_allowed, fp32_island
+from .precision import BF16_MIN_CHANNELS, autocast_dtype, bf16_allowed, fp32_island, island_float
 
 DEFAULT_WIDTHS: tuple[int, int, int, int] = (64, 128, 256, 512)
 
@@ -141,13 +141,16 @@ class ResNet1dTrunk(nn.Module):
         self.out_dim = w[3]
 
     def forward(self, x: Tensor, valid_masks: Sequence[Tensor] | None = None) -> Tensor:
-        """(B, 1, N) waveform -> (B, C, N/640).
+        """(B, 1, N) waveform -> (B, C, N/640). ``conv1`` (one input channel) runs in float32 also under
+        autocast: bf16 kernels with a single input channel are slower than fp32 on CPUs without AMX.
 
         ``valid_masks``: five (B, 1, L) masks at strides 4, 4, 8, 16, 32 (conv1 output and the four stages),
         or None for the reference behaviour.
         """
         v = valid_masks if valid_masks is not None else [None] * 5
-        x = self.relu(masked_batch_norm(self.bn1, self.conv1(x), v[0]))
+        x = island_float(x)
+        with fp32_island(x):  # one input channel: fp32 also under autocast (as the video stem)
+            x = self.relu(masked_batch_norm(self.bn1, self.conv1(x), v[0]))
         stage_in = v[0]
         for layer, stage_out in zip((self.layer1, self.layer2, self.layer3, self.layer4), v[1:]):
             for i, block in enumerate(layer):

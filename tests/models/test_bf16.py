@@ -94,6 +94,17 @@ def test_ctc_log_probs_and_attention_core_are_fp32_islands(monkeypatch):
         assert m in (None, torch.bool, torch.float32)
 
 
+def test_audio_first_conv_fp32_then_bf16():
+    model = tiny_model("Audio", frontend_widths=(8, 16, 32, 64)).train()
+    trunk = model.encoder_aud.frontend.trunk
+    dtypes = {}
+    trunk.conv1.register_forward_hook(lambda m, i, o: dtypes.__setitem__("conv1", o.dtype) and None)
+    trunk.layer1[0].conv1.register_forward_hook(lambda m, i, o: dtypes.__setitem__("layer1", o.dtype) and None)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model.encode(*_inputs("Audio", random_batch()))
+    assert dtypes == {"conv1": torch.float32, "layer1": torch.bfloat16}
+
+
 def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16():
     model = tiny_model("Video", frontend_widths=(8, 16, 32, 64)).train()
     frontend = model.encoder_vid.frontend
@@ -175,3 +186,23 @@ def test_bf16_mixed_lightning_training_reduces_the_loss_like_fp32():
     assert after16 < 0.8 * before16
     # the same amount of progress within 10 % of the initial loss
     assert abs(after16 - after32) < 0.1 * before32, (before32, after32, after16)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_batch_norm_statistics_are_fp32_under_autocast(masked):
+    """A bf16 activation (as a bf16 conv produces it): running statistics in fp32, equal to the fp32
+    computation on the same values to fp32 round-off (bf16 statistics would be off by ~1e-2)."""
+    from avsr_lightning.models.masking import masked_batch_norm
+
+    torch.manual_seed(0)
+    bn16 = torch.nn.BatchNorm1d(16).train()
+    bn32 = copy.deepcopy(bn16)
+    x = (torch.randn(4, 16, 50) * 3 + 7).to(torch.bfloat16)
+    valid = (torch.arange(50) < torch.tensor([50, 40, 30, 20])[:, None]).unsqueeze(1) if masked else None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y16 = masked_batch_norm(bn16, x, valid)
+    y32 = masked_batch_norm(bn32, x.float(), valid)
+    assert y16.dtype == torch.bfloat16 and bn16.running_mean.dtype == torch.float32
+    torch.testing.assert_close(bn16.running_mean, bn32.running_mean, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(bn16.running_var, bn32.running_var, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(y16.float(), y32, rtol=0.02, atol=0.02)
