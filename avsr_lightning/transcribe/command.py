@@ -211,11 +211,12 @@ class Transcriber:
                 audio_parts[:] = [np.concatenate(audio_parts)]
             return audio_parts[0] if audio_parts else np.zeros(0, np.float32)
 
-        def cut(n: int, final: bool) -> None:
+        def cut(n: int, final: bool, length: int | None = None) -> None:
             nonlocal seg_start, audio_len
             buf = audio_buffer()
-            energy = frame_energy(buf, n) if buf is not None else None
-            length = n if final and n <= self.max_frames else choose_cut(energy, self.max_frames)
+            if length is None:
+                energy = frame_energy(buf, n) if buf is not None else None
+                length = n if final and n <= self.max_frames else choose_cut(energy, self.max_frames)
             length = min(length, n)
             seg_audio = None
             if buf is not None:
@@ -251,6 +252,10 @@ class Transcriber:
                 total_frames += 1
             t2 = time.perf_counter()
             self.timings.track += t2 - t1
+            if use_video and chunk.frames and len(grey) >= 2 * FPS and total_frames % FPS < len(chunk.frames):
+                change = self._presence_change(tracker, seg_start, seg_start + len(grey))
+                if change:
+                    cut(len(grey), final=False, length=change)
             while buffered() > self.max_frames and (not use_audio or audio_len >= (self.max_frames + 1) * SAMPLES_PER_FRAME
                                                      or not use_video):
                 cut(self.max_frames, final=False)
@@ -275,6 +280,20 @@ class Transcriber:
             notes.append(note)
             self.log(note)
         return done, total_frames, notes
+
+    @staticmethod
+    def _presence_change(tracker, start: int, stop: int, min_run: int = FPS) -> int:
+        """Frames from ``start`` to where the face appears or disappears for at least ``min_run`` frames
+        (0 if it does not): segments then hold a face throughout or not at all. The last ``max_gap``
+        frames are not yet decided (a detection may still bridge them) and are not looked at."""
+        present = tracker.present(start, stop - tracker.max_gap)
+        if len(present) < 2 * min_run:
+            return 0
+        changes = np.flatnonzero(present[1:] != present[:-1]) + 1
+        for c in changes:
+            if c >= min_run // 2 and len(present) - c >= min_run and (present[c:c + min_run] == present[c]).all():
+                return int(c)
+        return 0
 
     def _make_segment(self, path: Path, tracker, frames: np.ndarray | None, audio: np.ndarray | None,
                       start: int, stop: int) -> Segment:

@@ -57,8 +57,9 @@ def test_mouth_crop_lands_on_the_mouth(mediapipe, moving_face, mean_face):
     # against the mouth position measured by hand on the photograph, moved by each frame's known motion
     hand_err = np.linalg.norm(centres - hand_mouths, axis=1)
     mouth_width = 46 * SCALE  # the astronaut's mouth is ~46 px wide in the 512x512 photograph
-    assert lip_err.max() < 0.15 * mouth_width, lip_err.max()
-    assert hand_err.max() < 0.25 * mouth_width, hand_err.max()
+    # (measured here: ~0.7 px and ~1.1 px; a crop moved by 6 px of the aligned frame gives ~3.5 px)
+    assert lip_err.max() < 0.07 * mouth_width, lip_err.max()
+    assert hand_err.max() < 0.10 * mouth_width, hand_err.max()
 
 
 def test_crop_scale_matches_the_training_crops(mediapipe, moving_face, mean_face):

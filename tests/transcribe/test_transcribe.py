@@ -149,3 +149,17 @@ def test_forced_alignment_recovers_known_token_times():
     assert spans == [(2, 4), (5, 6), (6, 7), (8, 9), (10, 11)]
     words = word_spans(tokens, spans, ["A", "B", " ", "C", "C"])
     assert words == [("AB", 2, 6), ("CC", 8, 11)]
+
+
+def test_face_leaving_mid_clip_is_cut_and_decoded_from_audio(work, astronaut, capsys, mean_face_path):
+    pytest.importorskip("mediapipe")
+    faces, _ = face_frames(astronaut, 50, 25.0)
+    rng = np.random.default_rng(1)
+    empty = np.repeat(rng.integers(0, 255, (1, SIZE, SIZE, 3), dtype=np.uint8), 75, axis=0)
+    clip = write_clip(work / "leaves.mp4", np.concatenate([faces, empty]), 25.0, tone_bursts(5.0, 16000), 16000)
+    rc, err = run([clip, *common(work, mean_face_path), "--audio_ckpt_path", work / "audio.ckpt"], capsys)
+    assert rc == 0, err
+    segs = json.loads((work / "out" / "leaves.json").read_text())["segments"]
+    assert [s["source"] for s in segs] == ["audio-visual", "audio"], segs
+    assert abs(segs[0]["end"] - 2.0) <= 0.3 and segs[1]["end"] == 5.0
+    assert "no face" in segs[1]["note"]
