@@ -57,26 +57,27 @@ def beam_search_from_features(model: nn.Module, features: Tensor, lengths: Tenso
                               ctc_weight: float = 0.1, lm: RNNLM | None = None, lm_weight: float = 0.5,
                               length_bonus: float = 0.5, pre_beam_ratio: float = 1.5,
                               cached_decoder: bool = True, compact: bool = True,
-                              fused_lm: bool = True) -> list[list[SearchResult]]:
+                              fused: bool = True) -> list[list[SearchResult]]:
     """Beam search on given encoder outputs ``features`` (B, T, D) with valid ``lengths`` (B,).
 
     ``model`` needs ``decoder`` (with ``step``), ``ctc`` (with ``log_probs``), ``vocab_size``, ``sos``,
     ``eos`` and ``blank``. Returns every ended hypothesis per utterance, best first.
     ``cached_decoder=False`` scores with the generic ``decoder.step`` (same numbers, slower);
     ``compact=False`` scores every beam slot every step (same results, slower; for comparisons);
-    ``fused_lm=False`` scores an LSTM LM with the generic ``RNNLM.step`` (same numbers, slower).
+    ``fused=False`` scores an LSTM LM with the generic ``RNNLM.step`` and projects the decoder's
+    self-attention q/k/v separately (same numbers, slower; with ``compact=False`` the former search).
     """
     vocab = int(model.vocab_size)
     if lm is not None and lm.vocab_size != vocab:
         raise ValueError(f"LM vocabulary size {lm.vocab_size} != model vocabulary size {vocab}")
     lengths = lengths.to(features.device).long().clamp(min=0, max=features.size(1))
     if cached_decoder and supports(model.decoder):
-        attention = CachedAttentionScorer(model.decoder, beam_size)
+        attention = CachedAttentionScorer(model.decoder, beam_size, fuse=fused)
     else:
         attention = AttentionScorer(model.decoder)
     scorers: dict = {"decoder": attention}
     if lm is not None and lm_weight != 0:
-        scorers["lm"] = FusedLSTMLMScorer(lm) if fused_lm and fast_lm.supports(lm) else RNNLMScorer(lm)
+        scorers["lm"] = FusedLSTMLMScorer(lm) if fused and fast_lm.supports(lm) else RNNLMScorer(lm)
     scorers["length_bonus"] = LengthBonus(vocab)
     if ctc_weight != 0:
         scorers["ctc"] = CTCScorer(model.ctc.log_probs(features), lengths, model.blank, model.eos)
@@ -252,7 +253,7 @@ def decode(model: nn.Module, video: Tensor | None, video_lengths: Tensor | None,
            lm_weight: float = 0.5, length_bonus: float = 0.5, nbest: int = 1, pre_beam_ratio: float = 1.5,
            tokenizer: Tokenizer | None = None, dtype: str = "fp32", quantize: str = "none",
            max_frames: int | None = None, padding_safe: bool | None = None,
-           compact: bool = True) -> list[list[Hypothesis]]:
+           compact: bool = True, fused: bool = True) -> list[list[Hypothesis]]:
     """Joint CTC/attention beam search for a batch; per utterance up to ``nbest`` hypotheses, best first.
 
     Each :class:`Hypothesis` has ``tokens`` (ids without sos/eos), ``score`` (weighted total, as the
@@ -270,7 +271,8 @@ def decode(model: nn.Module, video: Tensor | None, video_lengths: Tensor | None,
       (:func:`depends_on_padding`), so reference-numerics models give their one-at-a-time answers.
     - ``dtype="bf16"``: bfloat16 encoder (autocast) and bfloat16 linear layers in decoder and LM, scores
       in float32; ``quantize="int8"``: int8 dynamic-quantised decoder, LM and CTC head (CPU).
-    - ``compact=False``: score dead beam slots too (the former search; same results, for benchmarks).
+    - ``compact=False``, ``fused=False``: score dead beam slots too, unfused LM and q/k/v projections
+      (the former search; same results, for benchmarks).
     """
     _check_weights(beam_size, ctc_weight, lm_weight, length_bonus, nbest)
     _check_inputs(video, video_lengths, audio, audio_lengths)
@@ -296,7 +298,8 @@ def decode(model: nn.Module, video: Tensor | None, video_lengths: Tensor | None,
             features, lengths = _encode(model, (video, video_lengths, audio, audio_lengths), idx, vlen, alen,
                                         padding_safe, autocast=dtype == "bf16")
             found = beam_search_from_features(searcher, features, lengths, beam_size, ctc_weight, search_lm,
-                                              lm_weight, length_bonus, pre_beam_ratio, compact=compact)
+                                              lm_weight, length_bonus, pre_beam_ratio, compact=compact,
+                                              fused=fused)
             for b, ended in zip(idx, found):
                 results[b] = ended
     return _to_hypotheses(results, nbest, int(model.sos), int(model.eos), tokenizer)

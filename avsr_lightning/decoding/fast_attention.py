@@ -78,9 +78,9 @@ class _FusedLinear:
     machine on the few-row inputs of a beam step. Falls back to calling the modules one by one when
     they are not plain float ``nn.Linear`` (e.g. int8 dynamic-quantised copies)."""
 
-    def __init__(self, *linears: nn.Module) -> None:
+    def __init__(self, *linears: nn.Module, fuse: bool = True) -> None:
         self.linears = linears
-        self.fused = all(_plain_linear(m) for m in linears)
+        self.fused = fuse and all(_plain_linear(m) for m in linears)
         if self.fused:
             self.weight, self.bias = _fused_weights(linears)
             self.sizes = [m.out_features for m in linears]
@@ -102,11 +102,11 @@ class CachedAttentionScorer:
 
     partial = False
 
-    def __init__(self, decoder: nn.Module, beam_size: int, name: str = "decoder") -> None:
+    def __init__(self, decoder: nn.Module, beam_size: int, name: str = "decoder", fuse: bool = True) -> None:
         self.decoder, self.beam, self.name = decoder, beam_size, name
         self.layers = list(decoder.decoders)
-        self.self_proj = [_FusedLinear(layer.self_attn.linear_q, layer.self_attn.linear_k, layer.self_attn.linear_v)
-                          for layer in self.layers]
+        self.self_proj = [_FusedLinear(layer.self_attn.linear_q, layer.self_attn.linear_k, layer.self_attn.linear_v,
+                                       fuse=fuse) for layer in self.layers]
 
     def _grid(self, ctx: SearchContext, n: int) -> tuple[int, Tensor | None]:
         """(groups, row_slot or None when the rows are exactly the full grid in slot order)."""

@@ -28,9 +28,10 @@ def supports(lm: nn.Module) -> bool:
 
 
 def _acc_mm(acc: Tensor, x: Tensor, w: Tensor) -> Tensor:
-    """``acc += x @ w`` in place; float32 ``acc`` (gates, state) with bfloat16 weights takes a bf16 product."""
+    """``acc + x @ w``; float32 ``acc`` (gates) with bfloat16 weights takes a bf16 product. Out of place:
+    torch's FLOP counter (benchmarks/decode.py) does not see in-place ``addmm_``."""
     if w.dtype == acc.dtype:
-        return acc.addmm_(x, w)
+        return torch.addmm(acc, x, w)
     return acc.add_(torch.mm(x.to(w.dtype), w))
 
 
