@@ -206,8 +206,13 @@ def test_bad_input_corpus_through_fit_and_test(tmp_path, gen, caplog):
     assert len(test_msgs.about("test/spk/nolm", "landmark file is missing")) == 1
     summary = json.loads((report / "summary.json").read_text(), parse_constant=_no_nan)
     assert summary["skipped_ids"] == ["test/spk/nolm"]
-    assert {r["condition"] for r in summary["skipped"]} == {"clean__occlusion",
-                                                            next(iter(summary["conditions"]))}
+    # one row per condition: the real failure under occlusion, the exclusion under clean saying why
+    rows_by_condition = {r["condition"]: r for r in summary["skipped"]}
+    assert sorted(rows_by_condition) == ["clean__clean", "clean__occlusion"]
+    assert "landmark file is missing" in rows_by_condition["clean__occlusion"]["reason"]
+    assert "skipped under clean__occlusion" in rows_by_condition["clean__clean"]["reason"]
+    assert sorted(summary["conditions"]) == ["clean__clean", "clean__occlusion"]
+    assert all(c["utterances"] == 3 for c in summary["conditions"].values())
     rows = [json.loads(line, parse_constant=_no_nan) for line in (report / "results.jsonl").read_text().splitlines()]
     scored = {}
     for r in rows:
