@@ -230,9 +230,14 @@ class Transcriber:
             if tracker is not None:
                 tracker.forget_before(seg_start)
             if len(pending) >= self.batch_size:
-                self._decode(pending)
-                done.extend(pending)
-                pending.clear()
+                flush()
+
+        def flush() -> None:
+            self._decode(pending)
+            for seg in pending:  # keep only the text: memory stays bounded on hours-long files
+                seg.crops = seg.audio = None
+            done.extend(pending)
+            pending.clear()
 
         def buffered() -> int:
             if use_video:
@@ -269,9 +274,8 @@ class Transcriber:
         while buffered() > 0:
             cut(min(buffered(), self.max_frames), final=buffered() <= self.max_frames)
         if pending:
-            self._decode(pending)
-            done.extend(pending)
-        if use_video and not any(s.crops is not None for s in done):
+            flush()
+        if use_video and not any(s.source in (SOURCE_AV, SOURCE_VIDEO) for s in done):
             if self.audio_model is None and self.kind == "av":
                 note = (f"{path}: no face found anywhere; decoded from audio with the audio-visual model and "
                         f"blank lips (give --audio_ckpt_path for an audio-only model)")
