@@ -22,7 +22,6 @@ from avsr_lightning.data.transforms.functional import (
                                                        normalize_utterance,
 )
 from avsr_lightning.data.transforms.modality_dropout import ModalityDropout
-from avsr_lightning.data.transforms.resolution import Downsample
 from avsr_lightning.data.transforms.video import (
                                                        CenterCrop,
                                                        Cutout,
@@ -33,7 +32,7 @@ from avsr_lightning.data.transforms.video import (
                                                        TimeMask,
 )
 
-__all__ = ["AudioNormalize", "CenterCrop", "Clip", "Cutout", "Downsample", "HorizontalFlip", "MatchAudioToVideo",
+__all__ = ["AudioNormalize", "CenterCrop", "Clip", "Cutout", "HorizontalFlip", "MatchAudioToVideo",
            "ModalityDropout", "NoiseMixing",
            "Normalize", "PipelineContext", "RandomCrop", "Resize", "SpeedPerturbation", "TestCondition", "TimeMask",
            "Transform", "VIDEO_MEAN", "VIDEO_STD", "VideoTransform", "VisualCorruption", "VolumePerturbation",
