@@ -104,6 +104,11 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None,
                 frames.append(frame, expected)
                 if max_frames is not None and len(frames) >= max_frames:
                     break
+            indexed = int(stream.frames or 0)
+            if frames and indexed > len(frames) and (max_frames is None or len(frames) < max_frames):
+                # the stream simply ended early (cut at a packet boundary): as damaged as a decoder error
+                (warn or (lambda m: warnings.warn(m, stacklevel=3)))(
+                    f"{path}: video truncated after {len(frames)} frames (the index lists {indexed})")
     except MediaError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as err:

@@ -249,8 +249,9 @@ def _template() -> np.ndarray:
     return face
 
 
-def _raw_clip(raw: Path, rel: str, n_frames: int = 20) -> list[np.ndarray]:
-    """A 128x128 clip (moving face, dark mouth) with an AAC track; returns its per-frame landmarks."""
+def _raw_clip(raw: Path, rel: str, n_frames: int = 20, faststart: bool = False) -> list[np.ndarray]:
+    """A 128x128 clip (moving face, dark mouth) with an AAC track; returns its per-frame landmarks.
+    ``faststart``: index first, so a truncated copy still decodes up to the cut."""
     import av
 
     face = _template() * 0.6 + 10
@@ -258,7 +259,7 @@ def _raw_clip(raw: Path, rel: str, n_frames: int = 20) -> list[np.ndarray]:
     path = raw / f"{rel}.mp4"
     path.parent.mkdir(parents=True, exist_ok=True)
     lms = []
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as container:
         vs = container.add_stream("libx264", rate=25)
         vs.width = vs.height = 128
         vs.pix_fmt = "yuv420p"
@@ -289,11 +290,12 @@ def test_preprocess_reports_every_bad_clip_and_writes_nothing_inconsistent(tmp_p
 
     raw, out = tmp_path / "raw", tmp_path / "out"
     np.save(tmp_path / "mean_face.npy", _template())
-    defects = {"lmshort": "10 landmark frames but", "emptytext": "transcript is empty",
+    defects = {"lmshort": "landmarks and video differ in length (10 landmark frames, 20 frames in", "emptytext": "transcript is empty",
                "nanlm": "no frame has landmarks", "shapelm": "expected (68, 2)", "codelm": "refusing to load",
-               "zeromp4": "no video stream", "truncmp4": "video"}
+               "zeromp4": "no video stream", "truncmp4": "video cannot be decoded",
+               "truncpartial": "truncated or damaged after"}
     for name in ["good", *defects]:
-        lms = _raw_clip(raw, f"main/spk/{name}")
+        lms = _raw_clip(raw, f"main/spk/{name}", faststart=name == "truncpartial")
         if name == "lmshort":
             lms = lms[:10]
         elif name == "nanlm":
@@ -305,8 +307,9 @@ def test_preprocess_reports_every_bad_clip_and_writes_nothing_inconsistent(tmp_p
         else:
             (raw / f"main/spk/{name}.pkl").write_bytes(pickle.dumps(lms))
     (raw / "main/spk/emptytext.txt").write_text("Text:  \n")
-    data = (raw / "main/spk/truncmp4.mp4").read_bytes()
-    (raw / "main/spk/truncmp4.mp4").write_bytes(data[: len(data) // 3])
+    for name in ("truncmp4", "truncpartial"):
+        data = (raw / f"main/spk/{name}.mp4").read_bytes()
+        (raw / f"main/spk/{name}.mp4").write_bytes(data[: len(data) // 2])
     import av
 
     with av.open(str(raw / "main/spk/zeromp4.mp4"), "w") as container:

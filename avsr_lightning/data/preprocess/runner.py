@@ -131,8 +131,9 @@ def process_clip(relpath: str, raw_root: str | os.PathLike, out_root: str | os.P
             raise MediaError(src, f"video is truncated or damaged after {len(frames)} frames")
         raw = _raw_landmarks(landmark_root, relpath, frames, detector)
         if len(raw) != len(frames):  # refused, never cut: which frames the landmarks belong to is unknown
-            raise LandmarkError(f"{_landmark_file(landmark_root, relpath)}: has {len(raw)} landmark frames but "
-                                f"{src} has {len(frames)} video frames (re-run landmark detection for this clip)")
+            raise LandmarkError(f"{_landmark_file(landmark_root, relpath)}: landmarks and video differ in length "
+                                f"({len(raw)} landmark frames, {len(frames)} frames in {src}; re-run landmark "
+                                f"detection for this clip)")
         points = smooth_landmarks(interpolate_missing(raw, landmark_root / relpath), half_window=window // 2)
         aligned, transformed = align_clip(frames, points, mean_face)
         crops, yx_min = crop_mouth(aligned, transformed, crop)
