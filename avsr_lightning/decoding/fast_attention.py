@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .row_buckets import padded_rows
 from .scorers import SearchContext
 
 #: self-attention cache capacity grows in steps of this many positions
@@ -87,8 +88,8 @@ class _FusedLinear:
 
     def __call__(self, x: Tensor) -> list[Tensor]:
         if self.fused:
-            x = x.to(self.weight.dtype)
-            return list(torch.addmm(self.bias, x, self.weight.t()).split(self.sizes, dim=-1))
+            x, n = padded_rows(x.to(self.weight.dtype))
+            return list(torch.addmm(self.bias, x, self.weight.t())[:n].split(self.sizes, dim=-1))
         return [_lin(m, x) for m in self.linears]
 
 
@@ -240,7 +241,10 @@ def _lin(m: nn.Module, x: Tensor) -> Tensor:
     """A linear layer on ``x`` cast to the layer's input dtype. Everything between linear layers (residual
     stream, LayerNorm, softmax) stays float32; on the bf16 path only the matrix products run in bfloat16,
     and dynamic-quantised layers take float32."""
-    return m(x.to(_param_dtype(m)))
+    if x.dim() != 2:
+        return m(x.to(_param_dtype(m)))
+    x, n = padded_rows(x.to(_param_dtype(m)))
+    return m(x)[:n]
 
 
 def _param_dtype(m: nn.Module) -> torch.dtype:

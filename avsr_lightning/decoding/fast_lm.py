@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models.rnnlm import RNNLM
+from .row_buckets import padded_rows
 from .scorers import SearchContext
 
 
@@ -32,14 +33,16 @@ def _acc_mm(acc: Tensor, x: Tensor, w: Tensor) -> Tensor:
     torch's FLOP counter (benchmarks/decode.py) does not see in-place ``addmm_``."""
     if w.dtype == acc.dtype:
         return torch.addmm(acc, x, w)
-    return acc.add_(torch.mm(x.to(w.dtype), w))
+    xp, n = padded_rows(x.to(w.dtype))
+    return acc.add_(torch.mm(xp, w)[:n])
 
 
 def _affine(b: Tensor, x: Tensor, w: Tensor) -> Tensor:
     """``b + x @ w`` as float32 (a bf16 product for bf16 weights)."""
     if w.dtype == b.dtype:
         return torch.addmm(b, x, w)
-    return torch.mm(x.to(w.dtype), w).float().add_(b)
+    xp, n = padded_rows(x.to(w.dtype))
+    return torch.mm(xp, w)[:n].float().add_(b)
 
 
 class FusedLSTMLMScorer:
@@ -82,7 +85,8 @@ class FusedLSTMLMScorer:
             h, c = self._cell(_acc_mm(_affine(b, h, w_ih), h_prev[k], w_hh), c_prev[k])
             hs.append(h)
             cs.append(c)
-        logits = self.lm.lo(h.to(self.lm.lo.weight.dtype))
+        hp, n = padded_rows(h.to(self.lm.lo.weight.dtype))
+        logits = self.lm.lo(hp)[:n]
         return torch.log_softmax(logits.float(), dim=-1), (torch.stack(hs), torch.stack(cs))
 
     def select(self, candidate: tuple[Tensor, Tensor], src: Tensor, token: Tensor) -> tuple[Tensor, Tensor]:

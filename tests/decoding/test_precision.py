@@ -110,3 +110,13 @@ def test_bad_precision_options_fail_fast():
         avsr_lightning.decode(model, torch.randn(1, 3, 16), torch.tensor([3]), None, None, dtype="fp16")
     with pytest.raises(ValueError, match="quantize"):
         avsr_lightning.decoding.BeamSearchDecoder(quantize="int4")
+
+
+def test_bf16_rows_are_bucketed_fp32_rows_are_not():
+    from avsr_lightning.decoding.row_buckets import BUCKET, padded_rows
+
+    x = torch.randn(5, 3).bfloat16()
+    padded, n = padded_rows(x)
+    assert n == 5 and padded.shape == (BUCKET, 3) and torch.equal(padded[:5], x) and not padded[5:].any()
+    same, n = padded_rows(x.float())
+    assert n == 5 and same.shape == (5, 3)
