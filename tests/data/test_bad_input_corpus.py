@@ -443,3 +443,15 @@ def test_bad_lm_files_are_refused_in_one_line(tmp_path):
         assert path.name in text, (name, text)
     assert not (tmp_path / "ckpts" / "PAYLOAD_RAN").exists()
     torch.testing.assert_close(load_lm(pth, js).embed.weight, load_lm(pth).embed.weight)  # the good pair loads
+
+
+def test_duplicate_ids_keep_the_first_and_name_differing_transcripts(tmp_path):
+    from avsr_lightning.data.manifest import load_split
+
+    (tmp_path / "test.ref").write_text("test/a/1 HELLO\ntest/a/2 WORLD\ntest/a/1 HELLO\ntest/a/2 OTHER WORDS\n")
+    with pytest.warns(UserWarning) as record:
+        utts = load_split(tmp_path, "test.ref")
+    assert [(u.id, u.text) for u in utts] == [("test/a/1", "HELLO"), ("test/a/2", "WORLD")]
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1 and "2 duplicate id row(s) dropped" in messages[0]
+    assert "transcripts differ for 1: test/a/2 ('WORLD' kept, 'OTHER WORDS' dropped)" in messages[0]
