@@ -83,7 +83,9 @@ def test_recipes_reproduce_reference_settings():
             assert t["devices"] * d["batch_size"] * t["accumulate_grad_batches"] == 8  # 2 GPUs x 4
             assert m["scheduler"]["init_args"] == {"d_model": 256, "warmup_steps": 25000, "factor": 1.0}
             assert m["optimizer"]["init_args"]["betas"] == [0.9, 0.98]
-            assert t["max_epochs"] == 200 and t["val_check_interval"] == 5000 and d["visual_corruption"] is True
+            assert t["max_epochs"] == 200 and t["val_check_interval"] == 5000
+            steps = [s["class_path"].rsplit(".", 1)[-1] for s in d["train_transforms"]]  # spelled out (docs/data.md)
+            assert steps[0] == "VisualCorruption" and "NoiseMixing" in steps
             assert cfg["data"]["class_path"] == "avsr_lightning.datamodules.LRSDataModule"
 
 
