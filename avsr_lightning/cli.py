@@ -8,24 +8,23 @@ Always-on callbacks get their own config groups (``checkpoint``, ``lr_monitor``,
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 
 from avsr_lightning.callbacks import (
-    AtomicCheckpointIO,
     FitSummary,
     ReliabilityPlot,
     ResumableModelCheckpoint,
     RNGStateCallback,
 )
+from avsr_lightning.callbacks.atomic_checkpoint_io import read_lightning_checkpoint
 from avsr_lightning.lightning_module import AVSRModule
 
 __all__ = ["AVSRCLI", "main", "data_vocab_size"]
@@ -43,7 +42,8 @@ def data_vocab_size(data: Any) -> int:
 
 class AVSRCLI(LightningCLI):
     """LightningCLI with the AVSR defaults: checkpoints on ``val/wer`` (min) + ``last``, lr monitor,
-    RNG-state checkpointing, the reliability picture, atomic checkpoint writes and a closing summary."""
+    RNG-state checkpointing, the reliability picture, ``use_distributed_sampler`` set for data modules
+    that shard their own batches, elastic-restart resume and a closing summary."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data", "model.model.init_args.vocab_size", compute_fn=data_vocab_size,
@@ -78,18 +78,43 @@ class AVSRCLI(LightningCLI):
         if not subcommand:
             return
         ckpt_path = self.config[subcommand].get("ckpt_path")
-        if not ckpt_path or not Path(ckpt_path).is_file():
+        if not ckpt_path:
             return
-        hparams = torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters") or {}
+        if ckpt_path in ("last", "best", "hpc", "registry"):  # Lightning's keywords, resolved by the Trainer
+            return
+        if not Path(ckpt_path).is_file():
+            raise SystemExit(f"error: --ckpt_path {ckpt_path}: no such file (give a checkpoint file, or 'last')")
+        # the project's one reader: weights_only=True, one-line errors naming the file
+        from avsr_lightning.weights.load import CheckpointError
+
+        try:
+            hparams = read_lightning_checkpoint(ckpt_path).get("hyper_parameters") or {}
+        except CheckpointError as err:
+            raise SystemExit(f"error: --ckpt_path: {err}") from None
         recognizer = hparams.get("model")
         if isinstance(recognizer, dict) and "class_path" in recognizer:
             self.config = self.parser.parse_object({subcommand: {"model": {"model": recognizer}}}, self.config)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        trainer = super().instantiate_trainer(**kwargs)
-        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # keep user-chosen plugins
-            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-        return trainer
+        """The durable checkpoint plugin is installed by ``AVSRModule.setup`` (plain Trainers get it too).
+
+        A data module that shards its own batches (``shards_own_batches``, e.g. :class:`LRSDataModule`)
+        gets ``use_distributed_sampler=False`` here, so any recipe goes multi-process by changing only
+        ``devices``/``num_nodes``/``strategy`` (docs/training.md, "Distributed training").
+        """
+        config = self._get(self.config_init, "trainer", default={}) or {}
+        if getattr(self.datamodule, "shards_own_batches", False) and config.get("use_distributed_sampler", True):
+            kwargs["use_distributed_sampler"] = False
+            rank_zero_info(f"{type(self.datamodule).__name__} shards its batches itself: "
+                           "trainer.use_distributed_sampler set to false")
+        return super().instantiate_trainer(**kwargs)
+
+    def before_fit(self) -> None:
+        """After an elastic restart (torchrun ``--max_restarts``), resume from the newest ``last.ckpt``."""
+        resume = elastic_resume_checkpoint(self.trainer.default_root_dir, self._get(self.config_init, "ckpt_path"))
+        if resume is not None:
+            rank_zero_info(f"elastic restart {os.environ.get('TORCHELASTIC_RESTART_COUNT')}: resuming from {resume}")
+            self.config_init[self.subcommand]["ckpt_path"] = str(resume)
 
     def after_fit(self) -> None:
         trainer = self.trainer
@@ -104,6 +129,20 @@ class AVSRCLI(LightningCLI):
                     f"last checkpoint: {ckpt.last_model_path}",
                     f"logs and resolved config: {log_dir}",
                 ]))
+
+
+def elastic_resume_checkpoint(root: str | os.PathLike, ckpt_path: Any) -> Path | None:
+    """The ``last.ckpt`` to resume from after a torchrun restart, or None.
+
+    Only when torchrun restarted the worker group (``TORCHELASTIC_RESTART_COUNT`` > 0) and no
+    ``--ckpt_path`` was given: the most recently written ``last*.ckpt`` under ``root``
+    (``trainer.default_root_dir``, shared by all nodes). None when there is none yet (the crash came
+    before the first checkpoint: the run starts over, which is the same thing).
+    """
+    if ckpt_path or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) <= 0:
+        return None
+    candidates = [p for p in Path(root).rglob("last*.ckpt") if p.is_file() and not p.name.startswith(".")]
+    return max(candidates, key=lambda p: (p.stat().st_mtime_ns, str(p))) if candidates else None
 
 
 def main(args: list[str] | None = None) -> AVSRCLI:

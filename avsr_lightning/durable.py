@@ -40,6 +40,26 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def _match_mode(tmp: Path, target: Path) -> None:
+    """``mkstemp`` creates 0600 files: give the result the target's mode, else the usual umask default."""
+    if tmp.is_symlink():
+        return
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_UMASK
+    os.chmod(tmp, mode)
+
+
 def _fsync_dir(directory: Path) -> None:
     """fsync a directory so a rename in it is durable; a no-op where directories cannot be opened."""
     try:
@@ -72,6 +92,7 @@ def durable_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator
         yield tmp_path
         if _before_commit is not None:
             _before_commit(tmp_path)
+        _match_mode(tmp_path, path)
         _fsync_file(tmp_path)
         os.replace(tmp_path, path)
     except BaseException:

@@ -123,6 +123,7 @@ class AVSRModule(L.LightningModule):
         self.val_error = ErrorRate()
         self.skipped_batches = 0
         self._bad_in_row = 0
+        self._updated_since_schedule = False  # a finite loss since the last scheduler step (T10)
         self._last_step_time: float | None = None
         self._test_records: list[dict[str, Any]] = []
 
@@ -145,6 +146,7 @@ class AVSRModule(L.LightningModule):
 
     # ------------------------------------------------------------------ setup
     def setup(self, stage: str) -> None:
+        self._install_checkpoint_io()
         if self.tokenizer is None:
             datamodule = getattr(self.trainer, "datamodule", None)
             self.tokenizer = getattr(datamodule, "tokenizer", None) or CharTokenizer()
@@ -163,6 +165,39 @@ class AVSRModule(L.LightningModule):
             for line in report:
                 rank_zero_info(line)
 
+    def _install_checkpoint_io(self) -> None:
+        """Durable checkpoint writes and ``weights_only`` reads for every Trainer, not only the CLI's.
+
+        Runs in ``setup``, i.e. before Lightning reads ``ckpt_path`` or writes any checkpoint; a
+        user-chosen plugin (anything but the plain ``TorchCheckpointIO``) is kept.
+        """
+        from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+        from avsr_lightning.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
+
+        strategy = self.trainer.strategy
+        if type(strategy.checkpoint_io) is TorchCheckpointIO:
+            strategy.checkpoint_io = AtomicCheckpointIO()
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Test-only fault injection when ``AVSR_FAULT_AT_STEP`` is set (avsr_lightning/callbacks/fault_injection.py)."""
+        from avsr_lightning.callbacks.fault_injection import fault_from_env
+
+        fault = fault_from_env()
+        return [fault] if fault is not None else []
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any | None) -> None:
+        """Step the schedule only after a real update: a skipped non-finite batch does not advance it.
+
+        Lightning still calls ``optimizer.step`` for a skipped batch (no gradients, so no parameter,
+        moment or weight-decay change) and counts it in ``global_step``; the LR schedule counts updates
+        that had a finite loss (docs/reference_differences.md, T10).
+        """
+        if not self._updated_since_schedule:
+            return
+        self._updated_since_schedule = False
+        super().lr_scheduler_step(scheduler, metric)
+
     def configure_optimizers(self) -> dict[str, Any]:
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = self.optimizer_factory(params) if self.optimizer_factory else _reference_adam(params)
@@ -178,6 +213,7 @@ class AVSRModule(L.LightningModule):
         loss = out["loss"]
         if not self._loss_is_finite(loss, batch):
             return None
+        self._updated_since_schedule = True
         n_utts = len(batch)
         log = dict(on_step=True, on_epoch=False, batch_size=n_utts)
         self.log("train/loss", loss.detach(), prog_bar=True, **log)

@@ -107,3 +107,14 @@ def test_only_the_helper_renames_files():
                 offenders += [f"{path.relative_to(ROOT)}:{n}" for n in _renames(path)]
     assert not offenders, "use avsr_lightning.durable instead of renaming by hand:\n" + "\n".join(offenders)
     assert _renames(helper), "the checker must see the helper's own os.replace"
+
+
+def test_result_has_the_usual_permissions(tmp_path):
+    durable.write_text(tmp_path / "new.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+    (tmp_path / "old.txt").write_text("y")
+    os.chmod(tmp_path / "old.txt", 0o640)
+    durable.write_text(tmp_path / "old.txt", "z")
+    assert (tmp_path / "old.txt").stat().st_mode & 0o777 == 0o640

@@ -15,6 +15,7 @@ the run stops with examples when more than ``max_bad_fraction`` of them fail.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -41,6 +42,7 @@ from avsr_lightning.data.transforms import (
     default_train_transforms,
 )
 from avsr_lightning.data.transforms.stats import corpus_pixel_stats
+from avsr_lightning.data.worker_seed import WorkerSeeder, loader_generator
 from avsr_lightning.text import CharTokenizer, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,9 @@ class LRSDataModule(pl.LightningDataModule):
             use ``persistent_workers: true`` so workers keep their cache across epochs.
         cache_max_gb: the ``auto`` limit per split and process.
     """
+
+    #: the samplers shard batches per rank: the CLI turns Lightning's sampler injection off (docs/training.md)
+    shards_own_batches = True
 
     def __init__(
         self,
@@ -366,9 +371,13 @@ class LRSDataModule(pl.LightningDataModule):
             self.samplers["test"] = [self._sampler(d, False) for d in self.datasets["test"]]
 
     def _loader(self, dataset: AVDataset, sampler: FrameBudgetBatchSampler) -> DataLoader:
+        # own generator + seeded workers: iterating never draws from the global RNG (exact resume,
+        # avsr_lightning/data/worker_seed.py)
         return DataLoader(dataset, batch_sampler=sampler, num_workers=self.num_workers,
                           collate_fn=Collator(dataset, eligible=sampler.eligible(0)),
-                          pin_memory=self.pin_memory, persistent_workers=self.persistent_workers and self.num_workers > 0)
+                          pin_memory=self.pin_memory, persistent_workers=self.persistent_workers and self.num_workers > 0,
+                          generator=loader_generator(self.seed),
+                          worker_init_fn=WorkerSeeder(self.seed, sampler.rank, partial(getattr, sampler, "epoch")))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["train"], self.samplers["train"])
@@ -461,10 +470,36 @@ class LRSDataModule(pl.LightningDataModule):
 
     # --------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
+        """The training sampler's position: epoch, seed and the batches of the epoch already trained on.
+
+        Saved in every checkpoint (Lightning stores the data module's state), so a resume from a
+        checkpoint written at any step continues with the next batch of the same plan (docs/training.md).
+        """
         sampler = self.samplers.get("train")
-        return {"train_sampler": sampler.state_dict()} if sampler is not None else {}
+        if sampler is None:
+            return {}
+        state = sampler.state_dict()
+        state["epoch"], state["batches_done"] = self._train_position(sampler)
+        return {"train_sampler": state}
+
+    def _train_position(self, sampler: FrameBudgetBatchSampler) -> tuple[int, int]:
+        """``(epoch, batches of it consumed by training steps)`` at the time of the checkpoint.
+
+        Lightning's epoch loop counts the batches whose ``training_step`` ran (``batch_progress.current
+        .processed``); an epoch whose batches are all consumed (its length, or ``limit_train_batches``)
+        resumes at the start of the next epoch.
+        """
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return sampler.epoch, 0
+        done = int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        per_epoch = trainer.num_training_batches
+        if done and done >= per_epoch:
+            return sampler.epoch + 1, 0
+        return sampler.epoch, done
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if "train_sampler" in state_dict and "train" in self.samplers:
-            self.samplers["train"].load_state_dict(state_dict["train_sampler"])
+            state = state_dict["train_sampler"]
+            self.samplers["train"].load_state_dict(state, batches_done=int(state.get("batches_done", 0)))
 
