@@ -23,12 +23,14 @@ class Track:
     points: dict[int, np.ndarray] = field(default_factory=dict)
     lips: dict[int, np.ndarray] = field(default_factory=dict)
     last: int = -1
+    #: the points at ``last`` (kept when older frames are forgotten, for association)
+    last_points: np.ndarray | None = None
 
     def centre(self) -> np.ndarray:
-        return self.points[self.last][48:68].mean(axis=0)
+        return self.last_points[48:68].mean(axis=0)
 
     def width(self) -> float:
-        p = self.points[self.last]
+        p = self.last_points
         return float(p[:, 0].max() - p[:, 0].min())
 
     def points_array(self, stop: int, start: int = 0) -> np.ndarray:
@@ -108,7 +110,7 @@ class FaceTracker:
             best.points[t] = face.points.astype(np.float32)
             if face.lips is not None:
                 best.lips[t] = face.lips.astype(np.float32)
-            best.last = t
+            best.last, best.last_points = t, best.points[t]
 
     def forget_before(self, t: int) -> None:
         """Drop points of frames < t (already cut into segments) to keep memory bounded on long files."""
@@ -156,8 +158,9 @@ class FaceTracker:
                 opening = np.interp(t, t[ok], opening[ok])
                 motion = np.abs(np.diff(opening, prepend=opening[0]))
                 e = np.asarray(energy[: len(motion)], np.float64)
-                if len(e) == len(motion) and motion.std() > 1e-6 and e.std() > 1e-9:
-                    corr = float(np.corrcoef(motion, e)[0, 1])
+                if len(e) == len(motion) and e.std() > 1e-9:
+                    # a still mouth does not follow the audio: correlation 0, not undefined
+                    corr = float(np.corrcoef(motion, e)[0, 1]) if motion.std() > 1e-6 else 0.0
             corrs.append(corr)
         order = np.argsort([tr.points_array(stop, start)[:, 48:68, 0][np.isfinite(
             tr.points_array(stop, start)[:, 48:68, 0])].mean() for tr in cands])
