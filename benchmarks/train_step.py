@@ -120,11 +120,14 @@ class DtypeFlopCounter(FlopCounterMode):
 
 
 def bench_arch(arch: str, kwargs: dict, device: torch.device, repeats: int, warmup: int, batch: int, frames: int,
-               image: int, peaks: dict[str, float]) -> dict:
-    from avsr_lightning.models import ARCHITECTURES
+               image: int, peaks: dict[str, float], channels_last: int = 0) -> dict:
+    from avsr_lightning.models import ARCHITECTURES, ResNet2dTrunk
 
     torch.manual_seed(0)
     model = ARCHITECTURES[arch](**kwargs).to(device).train()
+    for module in model.modules():  # opt-in layout of the video 2-D trunk (docs/models.md "Speed")
+        if isinstance(module, ResNet2dTrunk):
+            module.channels_last_stages = channels_last
     data = _batch(device, batch, frames, image)
     video = None if arch == "Audio" else data["video"]
     audio = None if arch == "Video" else data["audio"]
@@ -139,6 +142,7 @@ def bench_arch(arch: str, kwargs: dict, device: torch.device, repeats: int, warm
         return out["loss"].detach()
 
     result: dict = {"arch": arch, "device": str(device), "batch": batch, "frames": frames,
+                    "channels_last_stages": channels_last,
                     "lengths": data["video_lengths"].tolist(), "model_kwargs": kwargs,
                     "params": sum(p.numel() for p in model.parameters())}
     state = {k: v.clone() for k, v in model.state_dict().items()}  # BN running stats move every step
@@ -195,6 +199,8 @@ def main() -> None:
     parser.add_argument("--image", type=int, default=88, help="lip crop size")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--channels-last", type=int, default=0, choices=range(5),
+                        help="leading video-trunk stages in channels-last layout (opt-in; 0 = off)")
     parser.add_argument("--quick", action="store_true", help="smoke test: small GEMM for the peak, no warm-up")
     parser.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--_peaks", default=None, help=argparse.SUPPRESS)
@@ -208,7 +214,7 @@ def main() -> None:
     if args._worker:
         kwargs = model_kwargs(args._worker, args.sizes)
         print(json.dumps(bench_arch(args._worker, kwargs, device, args.repeats, warmup, batch, frames, args.image,
-                                    json.loads(args._peaks))))
+                                    json.loads(args._peaks), args.channels_last)))
         return
     n = 1024 if args.quick else 4096
     peaks = {"float32": gemm_peak_gflops(device, torch.float32, n),
@@ -221,7 +227,8 @@ def main() -> None:
         cmd = [sys.executable, os.path.abspath(__file__), "--_worker", arch, "--sizes", args.sizes,
                "--repeats", str(args.repeats), "--warmup", str(warmup), "--batch", str(batch),
                "--frames", str(frames), "--image", str(args.image), "--device", args.device,
-               "--threads", str(args.threads), "--_peaks", json.dumps(peaks)]
+               "--threads", str(args.threads), "--channels-last", str(args.channels_last),
+               "--_peaks", json.dumps(peaks)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             results.append({"arch": arch, "error": proc.stderr.strip().splitlines()[-3:]})

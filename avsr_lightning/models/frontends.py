@@ -20,6 +20,14 @@ from .resnet import DEFAULT_WIDTHS, ResNet1dTrunk, ResNet2dTrunk
 SAMPLES_PER_FRAME = 640
 
 
+def _frames(x: Tensor, channels_last: bool) -> Tensor:
+    """(B, C, T, H, W) -> (B*T, C, H, W) frames in one copy, laid out channels-last if asked."""
+    b, c, t, h, w = x.shape
+    if channels_last:
+        return x.permute(0, 2, 3, 4, 1).reshape(b * t, h, w, c).permute(0, 3, 1, 2)
+    return x.transpose(1, 2).reshape(b * t, c, h, w)
+
+
 class VideoFrontend(nn.Module):
     """(B, T, H, W) grey frames -> (B, T, widths[-1]).
 
@@ -54,8 +62,7 @@ class VideoFrontend(nn.Module):
         with fp32_island(x):
             if lengths is None:
                 x = pool(act(masked_batch_norm(bn, conv(x), None)))
-                c, h, w = x.size(1), x.size(3), x.size(4)
-                x = x.transpose(1, 2).reshape(b * t, c, h, w)  # per-frame 2-D trunk
+                x = _frames(x, self.trunk.channels_last_stages > 0)  # per-frame 2-D trunk
         if lengths is None:
             return self.trunk(x).view(b, t, -1)
         # mask_padding: after the temporal conv, frames are independent (BatchNorm, Swish, the (1, 3, 3)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from .activations import Swish
@@ -85,10 +86,16 @@ class ResNet2dTrunk(nn.Module):
     """Four stages of 2-D basic blocks ([2,2,2,2], strides 1,2,2,2) and a global average pool."""
 
     def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, blocks: Sequence[int] = (2, 2, 2, 2),
-                 bf16_min_channels: int | None = BF16_MIN_CHANNELS) -> None:
+                 bf16_min_channels: int | None = BF16_MIN_CHANNELS, channels_last_stages: int = 0) -> None:
         super().__init__()
         w = _check_widths(widths)
+        if not 0 <= channels_last_stages <= 4:
+            raise ValueError(f"channels_last_stages must be in 0..4 (leading stages in channels-last), "
+                             f"got {channels_last_stages}")
         self.widths = w
+        #: opt-in: the first stages run in channels-last memory format (same function up to fp32 round-off;
+        #: faster CPU kernels on the 22x22 / 11x11 / 6x6 maps, slower on stage 4's 3x3; docs/models.md "Speed")
+        self.channels_last_stages = channels_last_stages
         #: under autocast, stages narrower than this run in float32 (docs/models.md "Speed"); None = all bf16
         self.bf16_min_channels = bf16_min_channels
         self.layer1 = _make_layer(BasicBlock2d, w[0], w[0], blocks[0], 1)
@@ -106,7 +113,10 @@ class ResNet2dTrunk(nn.Module):
         narrow one in a float32 island. Outside autocast this is the plain fp32 forward.
         """
         low = autocast_dtype(x)
-        for width, layer in zip(self.widths, (self.layer1, self.layer2, self.layer3, self.layer4)):
+        layers = (self.layer1, self.layer2, self.layer3, self.layer4)
+        for stage, (width, layer) in enumerate(zip(self.widths, layers)):
+            x = x.contiguous(memory_format=torch.channels_last if stage < self.channels_last_stages
+                             else torch.contiguous_format)  # a no-op when already in that layout
             if low is None or bf16_allowed(width, self.bf16_min_channels):
                 x = x if low is None else x.to(low)
                 for block in layer:
