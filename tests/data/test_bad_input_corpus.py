@@ -455,3 +455,17 @@ def test_duplicate_ids_keep_the_first_and_name_differing_transcripts(tmp_path):
     messages = [str(w.message) for w in record]
     assert len(messages) == 1 and "2 duplicate id row(s) dropped" in messages[0]
     assert "transcripts differ for 1: test/a/2 ('WORLD' kept, 'OTHER WORDS' dropped)" in messages[0]
+
+
+def test_bad_checkpoints_are_refused_in_one_line_by_test_ckpt_path(tmp_path, gen):
+    root = gen.make_corpus(tmp_path / "corpus", n_train=1, n_val=1, n_test=1)
+    repo = Path(__file__).resolve().parents[2]
+    for name, path in _bad_checkpoints(tmp_path / "ckpts").items():
+        with pytest.raises(BaseException) as info:  # noqa: PT011 - SystemExit or the loader's error
+            _cli(["test", "--config", str(repo / "configs" / "trainer" / "cpu_debug.yaml"),
+                  "--config", str(repo / "configs" / "model" / "tiny_avrelscore.yaml"),
+                  "--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.logger", "false",
+                  *_data_args(root, visual_corruption="false"), "--ckpt_path", str(path)])
+        text = _one_line(info.value)
+        assert path.name in text, (name, text)
+    assert not (tmp_path / "ckpts" / "PAYLOAD_RAN").exists()
