@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--beam_size", type=int, default=40)
     p.add_argument("--greedy", action="store_true", help="CTC greedy instead of the beam search")
     p.add_argument("--stride", type=int, default=2)
+    p.add_argument("--max_seconds", type=float, default=15.0, help="longest segment (the command's default)")
     p.add_argument("--detector", default="auto")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="smoke test: 4-s clip, tiny model, beam 2")
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
         clip = build_clip(Path(tmp) / "clip.mp4", args.seconds)
         for _ in range(args.repeats):
             tr = Transcriber(model, decoder, mean_face=np.load(args.mean_face), detector=args.detector,
-                             stride=args.stride, log=lambda m: None)
+                             stride=args.stride, max_seconds=args.max_seconds, log=lambda m: None)
             t0 = time.perf_counter()
             result = tr.transcribe(clip)
             total = time.perf_counter() - t0
