@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import torch
+import yaml
 from torch import Tensor, nn
 
 from avsr_lightning.data.conditions import VISUAL_CONDITIONS, Condition
@@ -266,6 +269,23 @@ def write_outputs(rows: Sequence[SweepRow], out_dir: Union[str, Path], metric: s
 
 
 # ----------------------------------------------------------------------------------------- CLI
+def _with_recipe_data(args: list[str]) -> list[str]:
+    """``--recipe FILE`` -> ``--data <FILE's data section>`` placed first, so later ``--data.*`` and ``--config``
+    values still override it (one source for the data pipeline: the recipe the models were trained with)."""
+    if "--recipe" not in args:
+        return args
+    i = args.index("--recipe")
+    if i + 1 >= len(args):
+        raise ValueError("sweep: --recipe needs a recipe file, e.g. --recipe configs/demo.yaml")
+    path = Path(args[i + 1])
+    if not path.is_file():
+        raise FileNotFoundError(f"sweep: --recipe {path}: no such file")
+    data = (yaml.safe_load(path.read_text()) or {}).get("data")
+    if not isinstance(data, dict):
+        raise ValueError(f"sweep: --recipe {path} has no data section (class_path/init_args of a data module)")
+    return ["--data", json.dumps(data)] + args[:i] + args[i + 2:]
+
+
 def _load_models(models: Mapping[str, str], arch: Optional[str]) -> dict[str, nn.Module]:
     from avsr_lightning.weights.load import load_model
 
@@ -282,6 +302,9 @@ def main(args: Optional[list[str]] = None) -> list[SweepRow]:
     from avsr_lightning.decoding.greedy import AttentionGreedyDecoder, CTCGreedyDecoder
 
     parser = ArgumentParser(prog="python -m avsr_lightning.sweep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", type=Optional[str], default=None,
+                        help="a training recipe (e.g. configs/demo.yaml) whose data section is the sweep's data: "
+                             "the models are evaluated through the pipeline they were trained with")
     parser.add_argument("--config", action=ActionConfigFile)
     parser.add_argument("--models", type=dict[str, str], required=True,
                         help="name -> checkpoint (ours or the reference's); several are compared")
@@ -297,7 +320,7 @@ def main(args: Optional[list[str]] = None) -> list[SweepRow]:
     parser.add_argument("--max_batches", type=Optional[int], default=None, help="per condition (quick looks)")
     parser.add_argument("--out_dir", type=str, default="sweep")
     parser.add_argument("--metric", type=str, default="wer", help="rate plotted in sweep.png: wer or cer")
-    cfg = parser.parse_args(args)
+    cfg = parser.parse_args(_with_recipe_data(list(sys.argv[1:] if args is None else args)))
     init = parser.instantiate_classes(cfg)
     decoder = init.decoder if init.decoder is not None else BeamSearchDecoder(lm_weight=0.0)
     models = _load_models(cfg.models, cfg.arch)

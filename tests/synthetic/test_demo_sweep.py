@@ -45,3 +45,19 @@ def test_sweep_three_checkpoints(tiny_corpus, tmp_path):
     assert "## CER (%), visual: noise" in md and "Reliability scores of av" in md
     for name in ("sweep.png", "reliability.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recipe_gives_the_sweep_its_data_section(tmp_path):
+    from avsr_lightning.sweep import _with_recipe_data
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("trainer: {max_steps: 3}\ndata:\n  class_path: avsr_lightning.datamodules.LRSDataModule\n"
+                      "  init_args: {root: /x, batch_size: 2, max_frames: null}\n")
+    args = _with_recipe_data(["--models", "{a: b}", "--recipe", str(recipe), "--data.init_args.root", "/y"])
+    assert args[0] == "--data" and '"root": "/x"' in args[1]
+    assert args[2:] == ["--models", "{a: b}", "--data.init_args.root", "/y"]  # later overrides still win
+    import pytest
+
+    (tmp_path / "nodata.yaml").write_text("trainer: {}\n")
+    with pytest.raises(ValueError, match="no data section"):
+        _with_recipe_data(["--recipe", str(tmp_path / "nodata.yaml")])

@@ -51,3 +51,37 @@ def test_too_many_bad_batches_in_a_row_stop_with_a_clear_error(tmp_path, tr):
     with pytest.raises(NonFiniteLossError, match="3 consecutive batches.*gradient clipping"):
         with pytest.warns(UserWarning):
             trainer.fit(module, datamodule=tr.tiny_data())
+
+
+def test_skipped_batch_does_not_advance_the_schedule(tmp_path, tr):
+    """T10 fixed: 4 batches, one skipped -> the LR schedule has counted 3 updates (docs/reference_differences.md)."""
+    module = tr.tiny_module("Video")
+    _poison(module, bad_calls={1})
+    trainer = tr.tiny_trainer(tmp_path, max_steps=4, limit_val_batches=0)
+    with pytest.warns(UserWarning, match="batch skipped"):
+        trainer.fit(module, datamodule=tr.tiny_data())
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    assert trainer.global_step == 4 and scheduler.last_epoch == 3
+    assert trainer.optimizers[0].param_groups[0]["lr"] == scheduler.get_last_lr()[0]
+
+
+def test_plain_trainer_gets_the_durable_checkpoint_plugin(tmp_path, tr):
+    from avsr_lightning.callbacks import AtomicCheckpointIO
+
+    trainer = tr.tiny_trainer(tmp_path, max_steps=1, limit_val_batches=0)
+    trainer.fit(tr.tiny_module("Video"), datamodule=tr.tiny_data())
+    assert type(trainer.strategy.checkpoint_io) is AtomicCheckpointIO
+
+
+def test_reference_checkpoint_works_with_test_ckpt_path(tmp_path, tr):
+    """README: reference {'state_dict': ...} checkpoints work with ``test --ckpt_path``."""
+    from avsr_lightning.weights.reference import save_reference_checkpoint
+
+    trained = tr.tiny_module("Video", seed=3)
+    path = tmp_path / "reference.pth"
+    save_reference_checkpoint(trained.model, path)
+    module = tr.tiny_module("Video", seed=4)
+    trainer = tr.tiny_trainer(tmp_path, limit_test_batches=1)
+    trainer.test(module, datamodule=tr.tiny_data(), ckpt_path=str(path))
+    for k, v in trained.model.state_dict().items():
+        assert torch.equal(module.model.state_dict()[k], v), k
