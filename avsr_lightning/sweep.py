@@ -180,38 +180,45 @@ def to_markdown(rows: Sequence[SweepRow], metrics: Sequence[str] = ("wer", "cer"
     return "\n".join(out) + "\n"
 
 
-def plot(rows: Sequence[SweepRow], path: Path, metric: str = "wer") -> None:
-    """``metric`` (wer or cer) against SNR, one panel per visual condition, one line per model; clean audio
-    at the right."""
+def _panels(rows: Sequence[SweepRow], path: Path, ylabel: str,
+            draw: Callable[[Any, list[SweepRow], Callable[[Optional[float]], float]], None]) -> None:
+    """One panel per visual condition, audio SNR on x (clean audio at the right); ``draw(ax, rows_of_panel,
+    x_of_snr)`` adds the lines; the PNG is written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     visuals = list(dict.fromkeys(r.visual for r in rows))
-    models = list(dict.fromkeys(r.model for r in rows))
     numeric = sorted({r.snr for r in rows if r.snr is not None})
     clean_x = (numeric[-1] + 5.0) if numeric else 0.0
     fig, axes = plt.subplots(1, len(visuals), figsize=(4.0 * len(visuals), 3.4), sharey=True, squeeze=False)
     for ax, v in zip(axes[0], visuals):
-        for m in models:
-            pts = sorted((clean_x if r.snr is None else r.snr, getattr(r, metric)) for r in rows
-                         if r.model == m and r.visual == v)
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m)
+        draw(ax, [r for r in rows if r.visual == v], lambda snr: clean_x if snr is None else snr)
         ticks = numeric + ([clean_x] if any(r.snr is None for r in rows) else [])
         ax.set_xticks(ticks)
         ax.set_xticklabels([f"{t:g}" for t in numeric] + (["clean"] if len(ticks) > len(numeric) else []))
         ax.set_title(f"visual: {v}")
         ax.set_xlabel("audio SNR (dB)")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"{metric.upper()} (%)")
+    axes[0][0].set_ylabel(ylabel)
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     _atomic_write_bytes(path, buf.getvalue())
+
+
+def plot(rows: Sequence[SweepRow], path: Path, metric: str = "wer") -> None:
+    """``metric`` (wer or cer) against SNR, one panel per visual condition, one line per model."""
+    def draw(ax, panel, x):
+        for m in dict.fromkeys(r.model for r in rows):
+            pts = sorted((x(r.snr), getattr(r, metric)) for r in panel if r.model == m)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m)
+
+    _panels(rows, path, f"{metric.upper()} (%)", draw)
 
 
 def plot_reliability(rows: Sequence[SweepRow], path: Path) -> bool:
@@ -220,36 +227,16 @@ def plot_reliability(rows: Sequence[SweepRow], path: Path) -> bool:
     scored = [r for r in rows if r.reliability_video is not None]
     if not scored:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    visuals = list(dict.fromkeys(r.visual for r in scored))
     models = list(dict.fromkeys(r.model for r in scored))
-    numeric = sorted({r.snr for r in scored if r.snr is not None})
-    clean_x = (numeric[-1] + 5.0) if numeric else 0.0
-    fig, axes = plt.subplots(1, len(visuals), figsize=(4.0 * len(visuals), 3.4), sharey=True, squeeze=False)
-    for ax, v in zip(axes[0], visuals):
+
+    def draw(ax, panel, x):
         for m in models:
-            pts = sorted((clean_x if r.snr is None else r.snr, r.reliability_video, r.reliability_audio)
-                         for r in scored if r.model == m and r.visual == v)
+            pts = sorted((x(r.snr), r.reliability_video, r.reliability_audio) for r in panel if r.model == m)
             label = "" if len(models) == 1 else f"{m} "
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="s", label=f"{label}video score")
             ax.plot([p[0] for p in pts], [p[2] for p in pts], marker="o", label=f"{label}audio score")
-        ticks = numeric + ([clean_x] if any(r.snr is None for r in scored) else [])
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([f"{t:g}" for t in numeric] + (["clean"] if len(ticks) > len(numeric) else []))
-        ax.set_title(f"visual: {v}")
-        ax.set_xlabel("audio SNR (dB)")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("mean reliability score")
-    axes[0][-1].legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    _atomic_write_bytes(path, buf.getvalue())
+
+    _panels(scored, path, "mean reliability score", draw)
     return True
 
 
