@@ -6,7 +6,6 @@ one process normalising the whole batch (docs/training.md, "Multi-process").
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
@@ -44,10 +43,10 @@ def _reference():
     return y.detach(), x.grad, bn.weight.grad, bn.bias.grad, bn.running_mean, bn.running_var
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+def _worker(rank: int, store_file: str, out_dir: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+    # A file store, not TCP: the rank hosting a TCPStore can abort at exit while its peer still talks to it.
+    dist.init_process_group("gloo", init_method=f"file://{store_file}", rank=rank, world_size=2)
     try:
         x, valid, grad_out = _data()
         part = slice(2 * rank, 2 * rank + 2)
@@ -58,19 +57,14 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         torch.save({"y": y.detach(), "x_grad": xr.grad, "w_grad": bn.weight.grad, "b_grad": bn.bias.grad,
                     "running_mean": bn.running_mean, "running_var": bn.running_var},
                    os.path.join(out_dir, f"rank{rank}.pt"))
+        dist.barrier()  # neither rank tears the group down while the other is still in a collective
     finally:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
 def test_masked_batchnorm_syncs_valid_frames_across_ranks(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
     y, x_grad, w_grad, b_grad, running_mean, running_var = _reference()
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     kw = dict(atol=1e-5, rtol=1e-5)
