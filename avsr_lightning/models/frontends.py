@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules.utils import _triple
 
 from .activations import Swish
 from .masking import lengths_to_mask, masked_batch_norm
@@ -26,6 +28,20 @@ def _frames(x: Tensor, channels_last: bool) -> Tensor:
     if channels_last:
         return x.permute(0, 2, 3, 4, 1).reshape(b * t, h, w, c).permute(0, 3, 1, 2)
     return x.transpose(1, 2).reshape(b * t, c, h, w)
+
+
+def _pool_planes(pool: nn.MaxPool3d, x: Tensor) -> Tensor:
+    """The stem's (1, 3, 3) max pool as a 2-D pool over (B, C*T, H, W) planes: the same maxima and the
+    same arg-max (so the same gradients), without the CPU ``max_pool3d`` kernel, which is several times
+    slower than the vectorised 2-D one (docs/models.md, "Speed"). ``x`` is (B, C, T, H, W) or (N, C, H, W)."""
+    kernel, stride, padding, dilation = (_triple(v) for v in (pool.kernel_size, pool.stride, pool.padding,
+                                                                pool.dilation))
+    if kernel[0] != 1 or stride[0] != 1 or padding[0] != 0 or pool.return_indices:
+        return pool(x)  # a pool that mixes frames: keep the 3-D kernel
+    shape = x.shape
+    planes = x.reshape(shape[0], -1, *shape[-2:])
+    out = F.max_pool2d(planes, kernel[1:], stride[1:], padding[1:], dilation=dilation[1:], ceil_mode=pool.ceil_mode)
+    return out.view(*shape[:-2], *out.shape[-2:])
 
 
 class VideoFrontend(nn.Module):
@@ -61,7 +77,7 @@ class VideoFrontend(nn.Module):
         x = island_float(video.unsqueeze(1))  # (B, 1, T, H, W); fp32 under autocast
         with fp32_island(x):
             if lengths is None:
-                x = pool(act(masked_batch_norm(bn, conv(x), None)))
+                x = _pool_planes(pool, act(masked_batch_norm(bn, conv(x), None)))
                 x = _frames(x, self.trunk.channels_last_stages > 0)  # per-frame 2-D trunk
         if lengths is None:
             return self.trunk(x).view(b, t, -1)
@@ -78,7 +94,7 @@ class VideoFrontend(nn.Module):
         with fp32_island(x):
             x = conv(x * valid.view(b, 1, t, 1, 1).to(x.dtype))  # (B, C, T, H', W')
             frames = x.transpose(1, 2)[valid].unsqueeze(2)  # valid frames only: (N, C, 1, H', W')
-            frames = pool(act(bn(frames))).squeeze(2)
+            frames = _pool_planes(pool, act(bn(frames)).squeeze(2))
         feats = self.trunk(frames)
         out = out.to(feats.dtype).index_copy(0, index, feats)
         return out.view(b, t, -1)
