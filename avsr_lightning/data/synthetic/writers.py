@@ -70,7 +70,7 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 25, crf: int = 20) -> N
             stream.pix_fmt = "yuv420p"
             stream.codec_context.color_range = _FULL_RANGE
             stream.thread_count = 1
-            stream.codec_context.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
+            stream.codec_context.options = {"crf": str(crf), "preset": "ultrafast", "threads": "1",
                                             "x264-params": "mbtree=0:rc-lookahead=0"}
             for frame in frames:
                 for packet in stream.encode(_full_range_grey(frame)):
