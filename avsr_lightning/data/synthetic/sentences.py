@@ -1,14 +1,15 @@
 """Everyday-English sentences from a small grammar written for this project.
 
-The vocabulary is small (55 words) and built around *homophenes*: words the lips cannot tell apart,
+The vocabulary is small (56 words) and built around *homophenes*: words the lips cannot tell apart,
 because they differ only in voicing or nasality (*MOM, BOB, POP*; *THE BAT, THE MAT, THE PAN*; *A FAN,
-A VAN*; *PACKED, BAGGED*) or only in where the tongue is (*THE CUP, THE TUB*). Every slot of the grammar
-has such a group, so lip reading alone leaves a share of the words ambiguous (as on real faces) and the
-audio is needed to resolve them, while the rest of the vocabulary (rounding in *MOVE, SHOES*, wide
-openings in *FOUND, NOW*, spread lips in *SEE, KEYS*) keeps the lips informative. That is what lets the
-demo show fusion: audio-visual beats video-only everywhere and audio-only in noise (docs/demo.md). Three
-templates give 8512 distinct sentences of 4-8 words (about 2-3 s of slowish speech). A fixed,
-seed-independent subset of sentences is *held out*: it never appears in training, only in val/test.
+A VAN*; *PACKED, BAGGED*) or only in what the tongue does (*BEN, MEG, PEG*; *SOLD, TOLD*; *THE CUP,
+THE TUB*). Every slot of the grammar has such groups, so lip reading alone leaves a share of the words
+ambiguous (as on real faces) and the audio is needed to resolve them, while the rest of the vocabulary
+(rounding in *MOVE, SHOES*, wide openings in *FOUND, NOW*, spread lips in *SEE, PICK UP*) keeps the lips
+informative. That is what lets the demo show fusion: audio-visual beats video-only everywhere and
+audio-only in noise (docs/demo.md). Three templates give 9492 distinct sentences of 4-8 words (about
+2-3 s of slowish speech). A fixed, seed-independent subset of sentences is *held out*: it never appears
+in training, only in val/test.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import hashlib
 import itertools
 from functools import lru_cache
 
-SUBJECTS = ("I", "WE", "MOM", "BOB", "POP", "PAT", "MATT", "THE BOY")
-PAST_VERBS = ("SAW", "FOUND", "MOVED", "WASHED", "PACKED", "BAGGED", "MADE", "PAID")
+SUBJECTS = ("I", "MOM", "BOB", "POP", "PAT", "MATT", "BEN", "MEG", "PEG")
+PAST_VERBS = ("FOUND", "MOVED", "PACKED", "BAGGED", "MADE", "PAID", "SOLD", "TOLD")
 IMPERATIVES = ("MOVE", "FIND", "WASH", "PACK", "BAG", "PICK UP")
 OBJECTS = (
     "THE BAT", "THE MAT", "THE PAN", "THE MAP", "THE MOP", "THE BED", "THE PEN", "A FAN", "A VAN",
