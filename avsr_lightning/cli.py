@@ -110,10 +110,10 @@ class AVSRCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     def before_fit(self) -> None:
-        """After an elastic restart (torchrun ``--max_restarts``), resume from the newest ``last.ckpt``."""
+        """After an elastic restart (torchrun ``--max_restarts``), resume from the newest ``last.ckpt`` of this job."""
         resume = elastic_resume_checkpoint(self.trainer.default_root_dir, self._get(self.config_init, "ckpt_path"))
         if resume is not None:
-            rank_zero_info(f"elastic restart {os.environ.get('TORCHELASTIC_RESTART_COUNT')}: resuming from {resume}")
+            rank_zero_info(f"elastic restart (torchrun job {os.environ.get('TORCHELASTIC_RUN_ID')}): resuming from {resume}")
             self.config_init[self.subcommand]["ckpt_path"] = str(resume)
 
     def after_fit(self) -> None:
@@ -134,15 +134,32 @@ class AVSRCLI(LightningCLI):
 def elastic_resume_checkpoint(root: str | os.PathLike, ckpt_path: Any) -> Path | None:
     """The ``last.ckpt`` to resume from after a torchrun restart, or None.
 
-    Only when torchrun restarted the worker group (``TORCHELASTIC_RESTART_COUNT`` > 0) and no
-    ``--ckpt_path`` was given: the most recently written ``last*.ckpt`` under ``root``
-    (``trainer.default_root_dir``, shared by all nodes). None when there is none yet (the crash came
-    before the first checkpoint: the run starts over, which is the same thing).
+    Only under torchrun with ``--max_restarts`` > 0 and no ``--ckpt_path``: the most recently written
+    ``last*.ckpt`` under ``root`` (``trainer.default_root_dir``, shared by all nodes), if it was written by
+    this torchrun job (the ``TORCHELASTIC_RUN_ID`` that ``AVSRModule`` records in every checkpoint, i.e.
+    torchrun's ``--rdzv_id``). None when there is none yet (the crash came before the first checkpoint:
+    the run starts over, which is the same thing).
+
+    Why not ``TORCHELASTIC_RESTART_COUNT``: it counts the restarts of *this node's* agent. The agent of a
+    node whose worker failed increments it; the agents of healthy nodes restart their workers for the new
+    rendezvous round with the count unchanged (0). Deciding on it, the failed node resumed while the others
+    started over, and the restarted group deadlocked. The decision here depends only on the environment
+    torchrun gives every node alike and on the shared checkpoint directory, so all ranks agree.
     """
-    if ckpt_path or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) <= 0:
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    if ckpt_path or not run_id or int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") or 0) <= 0:
         return None
     candidates = [p for p in Path(root).rglob("last*.ckpt") if p.is_file() and not p.name.startswith(".")]
-    return max(candidates, key=lambda p: (p.stat().st_mtime_ns, str(p))) if candidates else None
+    if not candidates:
+        return None
+    newest = max(candidates, key=lambda p: (p.stat().st_mtime_ns, str(p)))
+    from avsr_lightning.weights.load import CheckpointError
+
+    try:
+        written_by = read_lightning_checkpoint(newest).get("torchelastic_run_id")
+    except CheckpointError as err:
+        raise SystemExit(f"error: elastic restart: cannot resume from {newest}: {err}") from None
+    return newest if written_by == run_id else None
 
 
 def main(args: list[str] | None = None) -> AVSRCLI:

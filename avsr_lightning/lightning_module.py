@@ -9,6 +9,7 @@ initialisation from checkpoints, freezing of the reference's unused parameters (
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -348,6 +349,10 @@ class AVSRModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["avsr_skipped_batches"] = self.skipped_batches
+        # which torchrun job wrote it: after an elastic restart every node resumes from it (cli.py,
+        # elastic_resume_checkpoint; a per-node restart counter would let the nodes disagree)
+        if os.environ.get("TORCHELASTIC_RUN_ID"):
+            checkpoint["torchelastic_run_id"] = os.environ["TORCHELASTIC_RUN_ID"]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.skipped_batches = int(checkpoint.get("avsr_skipped_batches", 0))
