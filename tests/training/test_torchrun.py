@@ -150,8 +150,9 @@ def test_two_nodes_train_write_once_and_match_one_process_validation(corpus, two
 
 
 @pytest.mark.skipif(os.environ.get("AVSR_TEST_ELASTIC") != "1", reason=(
-    "not yet seen passing after the fix of cli.elastic_resume_checkpoint (the machine was saturated); "
-    "run with AVSR_TEST_ELASTIC=1 and drop this mark once it passes"))
+    "not yet seen passing after the fix of cli.elastic_resume_checkpoint: on a saturated machine the fault hit "
+    "and the group restarted, but the restarted group's gloo connectFullMesh timed out; run with "
+    "AVSR_TEST_ELASTIC=1 on a quiet machine and drop this mark once it passes"))
 def test_elastic_restart_resumes_from_last_ckpt_and_ends_bit_identical(corpus, two_nodes, tmp_path):
     uninterrupted = load(two_nodes[0] / "ckpt" / "last.ckpt")
     root, marker = tmp_path / "elastic", tmp_path / "fault.done"
