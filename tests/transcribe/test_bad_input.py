@@ -98,7 +98,7 @@ def test_lm_with_another_vocabulary_is_refused(work, capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_transcribe_dispatches_from_the_main_cli(work, capsys):
+def test_transcribe_dispatches_from_the_main_cli(work, capsys, mean_face_path):  # skips without the mean face
     from avsr_lightning.cli import main
 
     clip = write_clip(work / "cli.m4a", None, 25.0, tone_bursts(0.5, 16000), 16000)

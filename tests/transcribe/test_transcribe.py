@@ -89,7 +89,7 @@ def test_two_faces_picks_one_and_says_which(work, astronaut, capsys, mean_face_p
 
 
 @pytest.fixture(scope="module")
-def long_result(work):
+def long_result(work, mean_face_path):  # mean_face_path: skips without the reference mean face
     """60 s of tone bursts (1.5 s on, 0.5 s off) as an audio-only file, cut into <= 8 s segments."""
     from avsr_lightning.transcribe import main
 
