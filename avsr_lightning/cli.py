@@ -4,7 +4,7 @@ The model is always :class:`AVSRModule` wrapping a ``Recognizer`` given by ``cla
 any ``LightningDataModule`` by ``class_path``. The vocabulary size is linked once, from the data
 module's tokenizer to the recognizer (``model.model.init_args.vocab_size`` never needs writing).
 Always-on callbacks get their own config groups (``checkpoint``, ``lr_monitor``, ``rng_state``,
-``reliability_plot``) so presets that replace ``trainer.callbacks`` cannot drop them.
+``reliability_plot``, ``fit_summary``, ``budget_schedule``) so presets that replace ``trainer.callbacks`` cannot drop them.
 """
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ from avsr_lightning.callbacks import (
     ReliabilityPlot,
     ResumableModelCheckpoint,
     RNGStateCallback,
+    TimeBudgetSchedule,
 )
 from avsr_lightning.callbacks.atomic_checkpoint_io import read_lightning_checkpoint
+from avsr_lightning.elastic_store import init_process_group_for_trainer
 from avsr_lightning.lightning_module import AVSRModule
 
 __all__ = ["AVSRCLI", "main", "data_vocab_size"]
@@ -59,6 +61,7 @@ class AVSRCLI(LightningCLI):
         parser.add_lightning_class_args(RNGStateCallback, "rng_state")
         parser.add_lightning_class_args(ReliabilityPlot, "reliability_plot")
         parser.add_lightning_class_args(FitSummary, "fit_summary")
+        parser.add_lightning_class_args(TimeBudgetSchedule, "budget_schedule")
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
@@ -101,13 +104,19 @@ class AVSRCLI(LightningCLI):
         A data module that shards its own batches (``shards_own_batches``, e.g. :class:`LRSDataModule`)
         gets ``use_distributed_sampler=False`` here, so any recipe goes multi-process by changing only
         ``devices``/``num_nodes``/``strategy`` (docs/training.md, "Distributed training").
+
+        Under torchrun the default process group is initialised here, on a store namespace that is new at
+        every (re)start of the group (avsr_lightning/elastic_store.py): torchrun's job-long store still holds
+        the previous workers' addresses after an elastic restart.
         """
         config = self._get(self.config_init, "trainer", default={}) or {}
         if getattr(self.datamodule, "shards_own_batches", False) and config.get("use_distributed_sampler", True):
             kwargs["use_distributed_sampler"] = False
             rank_zero_info(f"{type(self.datamodule).__name__} shards its batches itself: "
                            "trainer.use_distributed_sampler set to false")
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        init_process_group_for_trainer(trainer)
+        return trainer
 
     def before_fit(self) -> None:
         """After an elastic restart (torchrun ``--max_restarts``), resume from the newest ``last.ckpt`` of this job."""

@@ -4,5 +4,7 @@ from avsr_lightning.callbacks.checkpoint import ResumableModelCheckpoint
 from avsr_lightning.callbacks.fit_summary import FitSummary
 from avsr_lightning.callbacks.reliability_plot import ReliabilityPlot
 from avsr_lightning.callbacks.rng_state import RNGStateCallback
+from avsr_lightning.callbacks.time_budget_schedule import TimeBudgetSchedule
 
-__all__ = ["AtomicCheckpointIO", "FitSummary", "ReliabilityPlot", "ResumableModelCheckpoint", "RNGStateCallback"]
+__all__ = ["AtomicCheckpointIO", "FitSummary", "ReliabilityPlot", "ResumableModelCheckpoint", "RNGStateCallback",
+           "TimeBudgetSchedule"]

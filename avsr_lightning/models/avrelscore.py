@@ -9,6 +9,12 @@ Reference quirks kept by default, each with an opt-in fix (docs/reference_differ
   T (spec §8.14): an utterance's output depends on the rest of the batch, and training (padded) differs
   from inference (T = length). ``packed_positions=True`` lays each utterance out as
   [video 0..l-1, audio 0..l-1, padding], the layout of the same utterance decoded alone.
+
+An opt-in readout, not a fix: the reference keeps only the video half of the Conformer output, so audio
+reaches the heads only through attention across the two halves, which a model learns late (a small model
+trained briefly stays a lip reader). ``merge_halves=True`` adds the audio half (token t of each modality)
+to the video half before the final norm, giving the audio stream a direct path to CTC and the decoder
+from the first update (docs/models.md, "AVRelScore readout"). Same parameters, so checkpoints load either way.
 """
 from __future__ import annotations
 
@@ -84,13 +90,27 @@ def pack_modalities(fused: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
     return packed * valid.unsqueeze(-1).to(packed.dtype), valid.unsqueeze(1)
 
 
+def read_out_both_halves(x: Tensor, lengths: Tensor, packed: bool) -> Tensor:
+    """(B, 2T, C) Conformer output -> (B, T, C): video token t plus audio token t of the same frame.
+
+    Reference layout: audio token t at T + t. Packed layout: at l + t (zeros past the utterance's end)."""
+    t = x.size(1) // 2
+    if not packed:
+        return x[:, :t] + x[:, t:]
+    pos = torch.arange(t, device=x.device).unsqueeze(0)
+    src = (pos + lengths.unsqueeze(1)).clamp_max(2 * t - 1)  # past the end: any index, masked below
+    audio = x.gather(1, src.unsqueeze(-1).expand(x.size(0), t, x.size(2)))
+    return x[:, :t] + audio * (pos < lengths.unsqueeze(1)).unsqueeze(-1).to(x.dtype)
+
+
 class AVRelScoreEncoder(ConformerEncoder):
     """Frontends + reliability fusion + Conformer, with the reference attribute names under ``encoders``."""
 
     def __init__(self, d_model: int = 256, heads: int = 4, layers: int = 12, ffn_dim: int = 2048,
                  conv_kernel: int = 31, dropout: float = 0.1, attention_dropout: float = 0.1,
                  frontend_widths: Sequence[int] = DEFAULT_WIDTHS, scorer_hidden: int = 1024,
-                 scorer_kernel: int = 7, mask_padding: bool = False, packed_positions: bool = False) -> None:
+                 scorer_kernel: int = 7, mask_padding: bool = False, packed_positions: bool = False,
+                 merge_halves: bool = False) -> None:
         feat = int(frontend_widths[-1])
         super().__init__(
             feat, d_model, heads, layers, ffn_dim, conv_kernel, dropout, attention_dropout, mask_padding,
@@ -100,6 +120,7 @@ class AVRelScoreEncoder(ConformerEncoder):
                          "fusion": ReliabilityFusion(feat, scorer_hidden, scorer_kernel)},
         )
         self.packed_positions = packed_positions
+        self.merge_halves = merge_halves
 
     def features(self, video: Tensor, video_lengths: Tensor, audio: Tensor,
                  audio_lengths: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -121,6 +142,8 @@ class AVRelScoreEncoder(ConformerEncoder):
         if self.packed_positions:
             fused, mask = pack_modalities(fused, video_lengths)
         x = self.blocks(fused, mask)
+        if self.merge_halves:
+            return self.after_norm(read_out_both_halves(x, video_lengths, self.packed_positions))
         return self.after_norm(x[:, :t])
 
 
@@ -137,6 +160,7 @@ class AVRelScore(Recognizer):
         ctc_weight, label_smoothing, length_normalized_loss: the loss (spec §2).
         mask_padding: fix padding leakage (frontends, scorers, conv module, BatchNorm statistics).
         packed_positions: fix the padding-dependent audio-video relative distance (spec §8.14).
+        merge_halves: read out video + audio halves of the Conformer output (opt-in, see the module doc).
     """
 
     UNUSED_PARAMETER_PREFIXES = ("encoders.after_norm_vid", "encoders.after_norm_aud")
@@ -147,11 +171,11 @@ class AVRelScore(Recognizer):
                  frontend_widths: tuple[int, int, int, int] = DEFAULT_WIDTHS, scorer_hidden: int = 1024,
                  scorer_kernel: int = 7, ctc_weight: float = 0.1, label_smoothing: float = 0.1,
                  length_normalized_loss: bool = False, mask_padding: bool = False,
-                 packed_positions: bool = False) -> None:
+                 packed_positions: bool = False, merge_halves: bool = False) -> None:
         super().__init__()
         self.encoders = AVRelScoreEncoder(d_model, heads, encoder_layers, ffn_dim, conv_kernel, dropout,
                                           attention_dropout, frontend_widths, scorer_hidden, scorer_kernel,
-                                          mask_padding, packed_positions)
+                                          mask_padding, packed_positions, merge_halves)
         self._build_heads(vocab_size, d_model, heads, decoder_layers, decoder_ffn_dim, dropout, attention_dropout,
                           ctc_weight, label_smoothing, length_normalized_loss)
 
