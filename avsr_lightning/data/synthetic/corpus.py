@@ -43,6 +43,8 @@ NOISE_SECONDS = 30.0
 #: training videos decoded to measure the corpus' pixel statistics (evenly spaced over the train split)
 STATS_VIDEOS = 64
 SPLIT_DIRS = {"train": "trainval", "val": "trainval", "test": "test"}
+#: utterances per pool task: few enough that the workers finish together (a task is ~0.5 s of CPU)
+UTTERANCES_PER_TASK = 4
 
 
 @dataclass(frozen=True)
@@ -134,29 +136,49 @@ def noise_relpath(noise_set: str, kind: str) -> str:
     return f"noise/{kind}.wav" if noise_set == "train" else f"noise/{noise_set}/{kind}.wav"
 
 
-def write_noises(root: Path, seed: int, seconds: float = NOISE_SECONDS) -> dict:
-    """Training and evaluation noises (each kind from its own generator: ``[seed, 13, k]`` for training,
-    ``[seed, 17, k]`` for eval) and ``noise/manifest.json``: per file, its set, kind and, for babble, the
-    talkers (voice, rate, pitch, sentences read). A finished manifest with all files present is reused."""
-    manifest_path = root / "noise" / "manifest.json"
+def _finished_noise_manifest(root: Path, seconds: float) -> dict | None:
+    """``noise/manifest.json`` if it is finished, for this noise length, with all its files present."""
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads((root / "noise" / "manifest.json").read_text())
         if all((root / rel).exists() for rel in manifest["files"]) and manifest.get("seconds") == seconds:
             return manifest
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    files: dict[str, dict] = {}
-    for noise_set, stream in (("train", 13), ("eval", 17)):
-        for k, kind in enumerate(noise_lib.NOISE_KINDS):
-            rel = noise_relpath(noise_set, kind)
-            talkers: list = []
-            audio = noise_lib.make_noise(kind, seconds, np.random.default_rng([seed, stream, k]), noise_set, talkers)
-            write_wav(root / rel, audio, SAMPLE_RATE)
-            files[rel] = {"set": noise_set, "kind": kind, "generator": [seed, stream, k],
-                          **({"talkers": talkers} if kind == "babble" else {})}
-    manifest = {"seconds": seconds, "files": files}
-    write_text(manifest_path, json.dumps(manifest, indent=1, allow_nan=False) + "\n")
+    return None
+
+
+def _noise_jobs(root: Path, seed: int, seconds: float) -> list[tuple[str, int, str, int, int, str, float]]:
+    """One job per noise file, in manifest order: (root, seed, set, generator stream, kind index, kind, seconds)."""
+    return [(str(root), seed, noise_set, stream, k, kind, seconds)
+            for noise_set, stream in (("train", 13), ("eval", 17)) for k, kind in enumerate(noise_lib.NOISE_KINDS)]
+
+
+def _noise_job(job: tuple[str, int, str, int, int, str, float]) -> tuple[str, dict]:
+    """Make and write one noise file (its own generator ``[seed, stream, k]``); returns its manifest entry."""
+    root, seed, noise_set, stream, k, kind, seconds = job
+    rel = noise_relpath(noise_set, kind)
+    talkers: list = []
+    audio = noise_lib.make_noise(kind, seconds, np.random.default_rng([seed, stream, k]), noise_set, talkers)
+    write_wav(Path(root) / rel, audio, SAMPLE_RATE)
+    return rel, {"set": noise_set, "kind": kind, "generator": [seed, stream, k],
+                 **({"talkers": talkers} if kind == "babble" else {})}
+
+
+def _write_noise_manifest(root: Path, seconds: float, entries: Iterable[tuple[str, dict]]) -> dict:
+    manifest = {"seconds": seconds, "files": dict(entries)}
+    write_text(root / "noise" / "manifest.json", json.dumps(manifest, indent=1, allow_nan=False) + "\n")
     return manifest
+
+
+def write_noises(root: Path, seed: int, seconds: float = NOISE_SECONDS) -> dict:
+    """Training and evaluation noises (each kind from its own generator: ``[seed, 13, k]`` for training,
+    ``[seed, 17, k]`` for eval) and ``noise/manifest.json``: per file, its set, kind and, for babble, the
+    talkers (voice, rate, pitch, sentences read). A finished manifest with all files present is reused.
+    (:func:`generate_corpus` with workers runs the same jobs in its pool, beside the utterances.)"""
+    manifest = _finished_noise_manifest(root, seconds)
+    if manifest is not None:
+        return manifest
+    return _write_noise_manifest(root, seconds, [_noise_job(job) for job in _noise_jobs(root, seed, seconds)])
 
 
 def corpus_pixel_statistics(root: Path, plan: list[PlannedUtterance], limit: int = STATS_VIDEOS) -> dict[str, float]:
@@ -229,14 +251,23 @@ def generate_corpus(out_dir: str | os.PathLike, utterances: int = 2000, seed: in
                disable=not progress)
     if workers > 0 and len(todo) > 1:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            for _ in pool.map(_render_job, [(str(root), u, seed) for u in todo], chunksize=8):
+            # the noises (babble: a few seconds of synthesis each) first, so they run beside the utterances
+            # instead of after them on one core; longest first (babble) for the balance at the end
+            noise = None
+            if _finished_noise_manifest(root, noise_seconds) is None:
+                jobs = _noise_jobs(root, seed, noise_seconds)
+                order = sorted(range(len(jobs)), key=lambda i: jobs[i][5] != "babble")
+                noise = {i: pool.submit(_noise_job, jobs[i]) for i in order}
+            for _ in pool.map(_render_job, [(str(root), u, seed) for u in todo], chunksize=UTTERANCES_PER_TASK):
                 bar.update(1)
+            if noise is not None:
+                _write_noise_manifest(root, noise_seconds, [noise[i].result() for i in range(len(noise))])
     else:
         for utterance in todo:
             render_utterance(root, utterance, seed)
             bar.update(1)
     bar.close()
-    write_noises(root, seed, noise_seconds)
+    write_noises(root, seed, noise_seconds)  # a no-op when the pool wrote them
     occluders = write_occluders(root / "occlusion_patch", seed)
     stats = corpus_pixel_statistics(root, plan)
     write_split_files(root, plan)

@@ -7,6 +7,7 @@ table are *held out*: they appear only in the test split.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -51,8 +52,11 @@ class Speaker:
     loudness: float  # peak amplitude of the speech, 0-1
 
 
+@lru_cache(maxsize=16)
 def speakers(seed: int) -> tuple[Speaker, ...]:
-    """All speakers of a corpus generated with ``seed`` (voices fixed, appearance drawn from the seed)."""
+    """All speakers of a corpus generated with ``seed`` (voices fixed, appearance drawn from the seed).
+
+    Cached (the result is immutable): every rendered utterance looks its speaker up."""
     result = []
     for index, (voice, rate, pitch, pitch_range) in enumerate(_VOICES):
         rng = np.random.default_rng([seed, 1009, index])

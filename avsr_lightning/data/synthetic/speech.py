@@ -4,30 +4,28 @@ We talk to ``libespeak-ng`` directly (via ``ctypes``) instead of running the ``e
 the C API reports every phoneme together with the *sample* at which it starts; that is what lets the
 rendered lips move with the sounds to the frame. The library and its voice data come from the
 ``espeakng-loader`` wheel, so no system package is needed. eSpeak NG keeps global state, so one
-:class:`Synthesizer` exists per process (worker processes each build their own).
+:class:`Synthesizer` exists per process (worker processes each build their own), and every synthesis runs
+in a fresh fork of a never-used engine, forked by a small fork server process (:mod:`espeak_engine`)
+because forking the big rendering process itself costs several times the synthesis.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import json
+import atexit
 import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
+from avsr_lightning.data.synthetic import espeak_engine
+
 #: Output sample rate of the corpus (LRS audio is 16 kHz).
 SAMPLE_RATE = 16000
 
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_INITIALIZE_PHONEME_EVENTS = 0x0001
-_EVENT_LIST_TERMINATED = 0
-_EVENT_WORD = 1
-_EVENT_PHONEME = 7
-_RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
-_CHARS_UTF8 = 1
-_RAND_SEED = 1
+_EVENT_WORD = espeak_engine.EVENT_WORD
+_EVENT_PHONEME = espeak_engine.EVENT_PHONEME
 _STRESS_MARKS = "'\",%=`"
 
 INSTALL_HINT = "eSpeak NG is not available: install it with `pip install espeakng-loader` (or `apt-get install espeak-ng`)"
@@ -35,23 +33,6 @@ INSTALL_HINT = "eSpeak NG is not available: install it with `pip install espeakn
 
 class SpeechSynthesisUnavailable(RuntimeError):
     """eSpeak NG could not be loaded; the message is one line naming the package to install."""
-
-
-class _Event(ctypes.Structure):
-    # Mirrors ``espeak_EVENT`` in speak_lib.h (the ``id`` union is 8 bytes: int / char* / char[8]).
-    _fields_ = [
-        ("type", ctypes.c_int),
-        ("unique_identifier", ctypes.c_uint),
-        ("text_position", ctypes.c_int),
-        ("length", ctypes.c_int),
-        ("audio_position", ctypes.c_int),
-        ("sample", ctypes.c_int),
-        ("user_data", ctypes.c_void_p),
-        ("id", ctypes.c_char * 8),
-    ]
-
-
-_Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 
 @dataclass(frozen=True)
@@ -94,15 +75,67 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return (np.fft.irfft(spectrum, n=n_out) * (n_out / audio.shape[0])).astype(np.float32)
 
 
-def _load_library() -> tuple[ctypes.CDLL, bytes]:
+def _library_paths() -> tuple[str, str]:
     try:
         import espeakng_loader
     except ImportError as exc:
         raise SpeechSynthesisUnavailable(INSTALL_HINT) from exc
     try:
-        return ctypes.CDLL(espeakng_loader.get_library_path()), espeakng_loader.get_data_path().encode()
+        return str(espeakng_loader.get_library_path()), str(espeakng_loader.get_data_path())
     except (OSError, RuntimeError) as exc:
         raise SpeechSynthesisUnavailable(f"{INSTALL_HINT} ({exc})") from exc
+
+
+def _load_library() -> tuple[espeak_engine.Engine, str, str]:
+    library, data = _library_paths()
+    try:
+        return espeak_engine.Engine(library, data.encode()), library, data
+    except (OSError, RuntimeError) as exc:
+        raise SpeechSynthesisUnavailable(f"{INSTALL_HINT} ({exc})") from exc
+
+
+class _ForkServer:
+    """Client of the eSpeak NG fork server of this process (:mod:`espeak_engine`, run as a bare script)."""
+
+    def __init__(self, library: str, data: str) -> None:
+        script = os.path.abspath(espeak_engine.__file__)
+        # -I -S: no site-packages, no environment, no current directory: the server imports only the stdlib
+        self._process = subprocess.Popen([sys.executable, "-I", "-S", script, library, data],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, close_fds=True)
+        self.pid = os.getpid()  # the process that owns the pipes (a forked child must start its own server)
+        hello = self._read()
+        if "error" in hello[0]:
+            self.close()
+            raise SpeechSynthesisUnavailable(f"{INSTALL_HINT} ({hello[0]['message']})")
+        self.native_rate = int(hello[0]["native_rate"])
+
+    def _read(self) -> tuple[dict, bytes]:
+        try:
+            answer = espeak_engine.read_frame(self._process.stdout.fileno())
+        except EOFError as exc:
+            answer, detail = None, str(exc)
+        else:
+            detail = "no answer"
+        if answer is None:
+            raise RuntimeError(f"the eSpeak NG fork server (pid {self._process.pid}) stopped: {detail}, "
+                               f"exit status {self._process.poll()}")
+        return answer
+
+    def synthesize(self, request: dict) -> tuple[dict, bytes]:
+        espeak_engine.write_all(self._process.stdin.fileno(), espeak_engine.frame(request))
+        return self._read()
+
+    def close(self) -> None:
+        """End the server (it exits at end of input) and reap it, so its CPU time is accounted to us."""
+        if self.pid != os.getpid() or self._process.poll() is not None:
+            return
+        self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process.stdout.close()
 
 
 class Synthesizer:
@@ -112,18 +145,10 @@ class Synthesizer:
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        self._lib, data_path = _load_library()
-        self._native_rate = int(self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path,
-                                                            _INITIALIZE_PHONEME_EVENTS))
-        if self._native_rate <= 0:
-            raise SpeechSynthesisUnavailable(f"{INSTALL_HINT} (espeak_Initialize returned {self._native_rate})")
-        self._chunks: list[np.ndarray] = []
-        self._events: list[tuple[int, int, str]] = []
-        self._callback = _Callback(self._on_audio)  # keep a reference: the C side holds a raw pointer
-        self._lib.espeak_SetSynthCallback(self._callback)
-        self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        libc_name = ctypes.util.find_library("c")
-        self._libc = ctypes.CDLL(libc_name) if libc_name else None
+        self._engine, self._library, self._data = _load_library()
+        self._native_rate = self._engine.native_rate
+        self._server: _ForkServer | None = None
+        atexit.register(self.close)
 
     @classmethod
     def shared(cls) -> "Synthesizer":
@@ -133,75 +158,41 @@ class Synthesizer:
                 cls._instance = cls()
             return cls._instance
 
-    def _on_audio(self, wav, num_samples: int, events) -> int:
-        if wav and num_samples > 0:
-            self._chunks.append(np.ctypeslib.as_array(wav, (num_samples,)).copy())
-        i = 0
-        while events[i].type != _EVENT_LIST_TERMINATED:
-            event = events[i]
-            if event.type in (_EVENT_PHONEME, _EVENT_WORD):
-                name = event.id.decode("utf-8", "replace") if event.type == _EVENT_PHONEME else ""
-                self._events.append((event.type, event.sample, name))
-            i += 1
-        return 0
+    def close(self) -> None:
+        """Stop this process' fork server, if any (started again on the next synthesis)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
     def _synthesize_here(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int
                          ) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
         """Native-rate int16 samples and (event type, sample, phoneme) events, synthesised in this process."""
-        if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise ValueError(f"eSpeak NG has no voice {voice!r}; use names like 'en-us+m3' or 'en+f2'")
-        for param, value in ((_RATE, rate), (_PITCH, pitch), (_RANGE, pitch_range), (_VOLUME, 100)):
-            self._lib.espeak_SetParameter(param, int(value), 0)
-        self._lib.espeak_ng_SetRandSeed(ctypes.c_long(_RAND_SEED))
-        if self._libc is not None:
-            self._libc.srand(ctypes.c_uint(_RAND_SEED))
-        self._chunks, self._events = [], []
-        encoded = text.lower().encode("utf-8")
-        self._lib.espeak_Synth(encoded, len(encoded) + 1, 0, 0, 0, _CHARS_UTF8, None, None)
-        self._lib.espeak_Synchronize()
-        samples = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-        return samples.astype(np.int16), list(self._events)
+        try:
+            samples, events = self._engine.synthesize(text, voice, rate, pitch, pitch_range)
+        except espeak_engine.UnknownVoice as exc:
+            raise ValueError(str(exc)) from None
+        return np.frombuffer(samples, dtype=np.int16).copy(), events
 
     def _synthesize_isolated(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int
                              ) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
-        """Synthesise in a forked child so every utterance starts from the same engine state.
-
-        eSpeak NG keeps state across utterances that no API call resets (its pitch flutter and noise
-        generators run on), so the same text gives slightly different samples depending on what was
-        said before. The parent never synthesises; each child starts from its pristine state.
-        """
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child: synthesise, send, exit without running any Python cleanup
-            status = 0
-            try:
-                os.close(read_fd)
-                samples, events = self._synthesize_here(text, voice, rate, pitch, pitch_range)
-                header = json.dumps({"n": int(samples.shape[0]), "events": events}, allow_nan=False).encode()
-                payload = len(header).to_bytes(8, "little") + header + samples.tobytes()
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent
-                status = 1
-                message = f"{type(exc).__name__}: {exc}".encode()
-                payload = len(message).to_bytes(8, "little") + message
-            try:
-                view = memoryview(payload)
-                while view:
-                    view = view[os.write(write_fd, view):]
-            finally:
-                os._exit(status)
-        os.close(write_fd)
-        with os.fdopen(read_fd, "rb") as pipe:
-            data = pipe.read()
-        _, wait_status = os.waitpid(pid, 0)
-        size = int.from_bytes(data[:8], "little") if len(data) >= 8 else 0
-        body = data[8:8 + size]
-        if os.waitstatus_to_exitcode(wait_status) != 0 or len(body) != size:
-            detail = body.decode("utf-8", "replace") or f"child exited with status {wait_status}"
-            if detail.startswith("ValueError: "):
-                raise ValueError(detail[len("ValueError: "):])
-            raise RuntimeError(f"eSpeak NG synthesis of {text!r} with voice {voice!r} failed: {detail}")
-        header = json.loads(body)
-        samples = np.frombuffer(data[8 + size:], dtype=np.int16)
+        """Synthesise in a fresh fork of the fork server's pristine engine (:mod:`espeak_engine`)."""
+        if self._server is not None and self._server.pid != os.getpid():
+            self._server = None  # inherited through a fork: the parent's pipes are not ours
+        if self._server is None:
+            self._server = _ForkServer(self._library, self._data)
+        request = {"text": text, "voice": voice, "rate": int(rate), "pitch": int(pitch),
+                   "pitch_range": int(pitch_range)}
+        try:
+            header, payload = self._server.synthesize(request)
+        except (OSError, RuntimeError):
+            self.close()  # a dead server: the next call starts a new one
+            raise
+        if "error" in header:
+            if header["error"] in ("UnknownVoice", "ValueError"):
+                raise ValueError(header["message"])
+            raise RuntimeError(f"eSpeak NG synthesis of {text!r} with voice {voice!r} failed: "
+                               f"{header['error']}: {header['message']}")
+        samples = np.frombuffer(payload, dtype=np.int16)
         if samples.shape[0] != header["n"]:
             raise RuntimeError(f"eSpeak NG synthesis of {text!r}: got {samples.shape[0]} of {header['n']} samples")
         return samples, [tuple(e) for e in header["events"]]

@@ -10,6 +10,7 @@ coarticulation model), sampled at the centre of each 40 ms video frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -76,6 +77,19 @@ def visemes_of(phone: str) -> tuple[Viseme, ...]:
     return (MID,)
 
 
+def _grid_index(seconds: float, grid: int) -> int:
+    """The 1 ms grid index nearest to ``seconds``, clipped to [0, grid] (plain ints: called per phone)."""
+    return min(max(round(seconds / _GRID_SECONDS), 0), grid)
+
+
+@lru_cache(maxsize=None)
+def _weighted_target(vis: Viseme) -> np.ndarray:
+    """``dominance * (opening, width, rounding)``, float64, computed once per viseme (read-only)."""
+    target = vis.dominance * np.array([vis.opening, vis.width, vis.rounding])
+    target.setflags(write=False)
+    return target
+
+
 def mouth_trajectory(phones: Sequence[Phone], offset: float, num_frames: int) -> np.ndarray:
     """Mouth parameters per video frame.
 
@@ -98,12 +112,12 @@ def mouth_trajectory(phones: Sequence[Phone], offset: float, num_frames: int) ->
         parts = visemes_of(phone.name)
         step = (end - start) / len(parts)
         for k, vis in enumerate(parts):
-            a = int(np.clip(round((start + k * step) / _GRID_SECONDS), 0, grid))
-            b = int(np.clip(round((start + (k + 1) * step) / _GRID_SECONDS), 0, grid))
-            weighted[a:b] += vis.dominance * np.array([vis.opening, vis.width, vis.rounding])
+            a = _grid_index(start + k * step, grid)
+            b = _grid_index(start + (k + 1) * step, grid)
+            weighted[a:b] += _weighted_target(vis)
             weights[a:b] += vis.dominance
     # leading silence before the first phone
-    a = int(np.clip(round((phones[0].start + offset) / _GRID_SECONDS), 0, grid)) if phones else grid
+    a = _grid_index(phones[0].start + offset, grid) if phones else grid
     weighted[:a] += REST.dominance * rest
     weights[:a] += REST.dominance
     sigma = COARTICULATION_SECONDS / _GRID_SECONDS
