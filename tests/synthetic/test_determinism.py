@@ -64,3 +64,10 @@ def test_a_finished_corpus_is_not_regenerated_and_a_different_one_is_refused(tin
     assert generate_corpus(tiny_corpus, **TINY) == tiny_corpus
     with pytest.raises(ValueError, match="different synthetic corpus"):
         generate_corpus(tiny_corpus, **{**TINY, "seed": 5})
+
+
+def test_worker_pool_gives_the_same_corpus(tiny_corpus, tmp_path):
+    """With workers the noises are made in the pool beside the utterances: same files, same manifest."""
+    pooled = generate_corpus(tmp_path / "pooled", **{**TINY, "workers": 2})
+    for pattern in ("*.wav", "*.mp4", "*.npz", "*.txt", "*.ref", "*.json", "*.jpeg", "*.png"):
+        assert _digests(pooled, pattern) == _digests(tiny_corpus, pattern), pattern

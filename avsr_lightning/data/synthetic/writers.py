@@ -58,18 +58,21 @@ def _full_range_grey(image: np.ndarray) -> "av.VideoFrame":
 
 
 def _grey_frames(frames: np.ndarray):
-    """:func:`_full_range_grey` of every frame; for even sizes (all of ours) built from one (T, 3H/2, W)
-    yuv420p buffer (luma = the frames, chroma = 128) instead of three padded planes per frame."""
+    """:func:`_full_range_grey` of every frame, cheaply: when the planes have no row padding (even sizes
+    such as our 96x96), the luma plane is filled straight from the frame and the chroma planes from one
+    constant buffer, instead of three padded arrays per frame. The frames' planes hold the same bytes."""
     height, width = int(frames.shape[1]), int(frames.shape[2])
-    if height % 2 or width % 2:
-        for image in frames:
+    chroma = bytes([128]) * ((height // 2) * (width // 2))
+    for image in frames:
+        frame = av.VideoFrame(width, height, "yuv420p")
+        luma, u, v = frame.planes
+        if height % 2 or width % 2 or luma.buffer_size != height * width or \
+                u.buffer_size != len(chroma) or v.buffer_size != len(chroma):
             yield _full_range_grey(image)
-        return
-    planar = np.empty((frames.shape[0], height * 3 // 2, width), np.uint8)
-    planar[:, :height] = frames
-    planar[:, height:] = 128
-    for data in planar:
-        frame = av.VideoFrame.from_ndarray(data, format="yuv420p")
+            continue
+        luma.update(np.ascontiguousarray(image))
+        u.update(chroma)
+        v.update(chroma)
         frame.color_range = _FULL_RANGE
         yield frame
 
