@@ -16,6 +16,7 @@ process groups (agents and their workers) and shows both outputs.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
@@ -52,6 +53,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+    return out
+
+
 def _run_args(corpus: Path, root: Path) -> list[str]:
     return fit_args(corpus, root, "--config", str(REPO / "configs" / "trainer" / "multinode_cpu.yaml"),
                     "--trainer.max_steps", str(STEPS), "--trainer.limit_train_batches", str(PER_EPOCH),
@@ -81,8 +92,11 @@ def torchrun(corpus: Path, root: Path, *extra_torchrun: str, env: dict | None = 
         pass
     finally:
         timed_out = [p for p in procs if p.poll() is None]
-        for p in procs:  # agents run in their own session: kill the agent and its workers
-            if p.poll() is None:
+        for p in procs:  # agents run in their own session, and torchrun starts each worker in a session of its
+            if p.poll() is None:  # own: kill the workers, then the agent's group (else a hung worker outlives the test)
+                for child in _children(p.pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(child, signal.SIGKILL)
                 os.killpg(p.pid, signal.SIGKILL)
         for i, p in enumerate(procs):
             rest, _ = p.communicate()
