@@ -98,6 +98,18 @@ def _soft_inside(distance: np.ndarray) -> np.ndarray:
 _BLOCK_FRAMES = 8
 
 
+def _soft_band(v: np.ndarray, lo, hi, cols, below: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``soft_inside(min(v - lo, hi - v)) * cols`` into ``out``, in place, the renderer's float32 operations
+    in their order; ``below`` is left holding ``v - lo``."""
+    np.subtract(v, lo, out=below)
+    np.subtract(hi, v, out=out)
+    np.minimum(below, out, out=out)
+    np.add(out, 0.5, out=out)
+    np.clip(out, 0.0, 1.0, out=out)
+    np.multiply(out, cols, out=out)
+    return out
+
+
 def render_frames(shapes: np.ndarray, speaker: Speaker, motion: np.ndarray, rng: np.random.Generator,
                   brightness: float = 0.0) -> np.ndarray:
     """uint8 (T, 96, 96) crops for mouth ``shapes`` (T, 3) = opening, width, rounding and ``motion`` (T, 2).
@@ -172,12 +184,7 @@ def render_frames(shapes: np.ndarray, speaker: Speaker, motion: np.ndarray, rng:
             a_, b_, c_, d_ = (buffer[: n * m * CROP].reshape(n, m, CROP) for buffer in flat)
             vr, skr = vt[:, rows], sk[:, rows]
             # lips_alpha = soft_inside(min(v - outer_up, outer_low - v)) * lips_cols
-            np.subtract(vr, outer_up[t], out=a_)
-            np.subtract(outer_low[t], vr, out=b_)
-            np.minimum(a_, b_, out=a_)
-            np.add(a_, 0.5, out=a_)
-            np.clip(a_, 0.0, 1.0, out=a_)
-            np.multiply(a_, lips_cols[t], out=a_)
+            _soft_band(vr, outer_up[t], outer_low[t], lips_cols[t], below=b_, out=a_)
             # highlight = 22 * exp(-(((v - lower_mid) / highlight_width) ** 2))
             # image = skin + lips_alpha * (highlight - lip_contrast)
             np.subtract(vr, lower_mid[t], out=b_)
@@ -189,13 +196,8 @@ def render_frames(shapes: np.ndarray, speaker: Speaker, motion: np.ndarray, rng:
             np.subtract(b_, speaker.lip_contrast, out=b_)
             np.multiply(a_, b_, out=b_)
             np.add(skr, b_, out=d_)
-            # mouth_alpha = soft_inside(min(v - inner_up, inner_low - v)) * mouth_cols
-            np.subtract(vr, inner_up[t], out=a_)  # kept: the tongue uses it too
-            np.subtract(inner_low[t], vr, out=b_)
-            np.minimum(a_, b_, out=b_)
-            np.add(b_, 0.5, out=b_)
-            np.clip(b_, 0.0, 1.0, out=b_)
-            np.multiply(b_, mouth_cols[t], out=b_)
+            # mouth_alpha = soft_inside(min(v - inner_up, inner_low - v)) * mouth_cols; a_ keeps v - inner_up
+            _soft_band(vr, inner_up[t], inner_low[t], mouth_cols[t], below=a_, out=b_)  # (the tongue uses it)
             # tongue = 30 * clip((v - inner_up) / tongue_depth, 0, 1); teeth = soft_inside(teeth_edge - v) * 170
             np.divide(a_, tongue_depth[t], out=a_)
             np.clip(a_, 0.0, 1.0, out=a_)
