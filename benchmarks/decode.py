@@ -53,6 +53,7 @@ from avsr_lightning.decoding import precision  # noqa: E402
 from avsr_lightning.decoding.api import beam_search_from_features  # noqa: E402
 from avsr_lightning.models import ARCHITECTURES  # noqa: E402
 from avsr_lightning.models.rnnlm import RNNLM  # noqa: E402
+from machine_peak import gemm_peak  # noqa: E402  (benchmarks/machine_peak.py)
 
 VOCAB, SOS, EOS, BLANK = 41, 40, 40, 0
 QUICK_SIZES = dict(d_model=32, heads=2, encoder_layers=2, ffn_dim=64, decoder_layers=2, decoder_ffn_dim=64,
@@ -184,18 +185,6 @@ def count_gflop(fn) -> tuple[object, float]:
     return out, counter.get_total_flops() / 1e9
 
 
-def gemm_peak_gflops(device: torch.device, dtype: torch.dtype, n: int, repeats: int = 5) -> float:
-    """Best-of-``repeats`` rate of an (n x n) @ (n x n) matmul in ``dtype`` with the configured threads."""
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        _, wall, _ = timed(lambda: torch.mm(a, b), device)
-        best = min(best, wall)
-    return 2 * n ** 3 / best / 1e9
-
-
 def rate_fields(wall: float, cpu: float, gflop: float | None, peak: float | None, per: int = 1) -> dict:
     out = {"wall_s": wall / per, "cpu_s": cpu / per}
     if gflop is not None:
@@ -246,8 +235,8 @@ def main() -> None:
     variants = {"fp32": dict(dtype="fp32", quantize="none"), "bf16": dict(dtype="bf16", quantize="none")}
     if device.type == "cpu":
         variants["int8"] = dict(dtype="fp32", quantize="int8")
-    peaks = {"fp32": gemm_peak_gflops(device, torch.float32, args.peak_n),
-             "bf16": gemm_peak_gflops(device, torch.bfloat16, args.peak_n)}
+    probes = {"fp32": gemm_peak(device, torch.float32, args.peak_n), "bf16": gemm_peak(device, torch.bfloat16, args.peak_n)}
+    peaks = {k: v["gflops"] for k, v in probes.items()}
     peaks["int8"] = peaks["fp32"]  # dynamic int8 has no comparable GEMM peak here; read against fp32
     report: dict = {"setting": {"model": "AVRelScore " + ("quick sizes" if args.quick else "default sizes"),
                                 "numerics": "batch-invariant" if args.batch_invariant else "reference (padding-safe)",
@@ -256,7 +245,7 @@ def main() -> None:
                                 "device": str(device), "torch": torch.__version__,
                                 "lengths": [args.min_len, args.max_len], "frame_budget": args.frame_budget},
                     "machine": {"gemm_peak_gflops": {"fp32": peaks["fp32"], "bf16": peaks["bf16"]},
-                                "peak_n": args.peak_n}}
+                                "gemm_peak_probe": probes, "peak_n": args.peak_n}}
     video, vlen, audio, alen = make_set(args.utterances, args.min_len, args.max_len, image, args.seed, device)
 
     def one(i):

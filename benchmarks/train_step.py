@@ -41,6 +41,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from machine_peak import gemm_peak  # benchmarks/machine_peak.py: the one GEMM-peak probe
+
 ARCHS = ("AVRelScore", "VCAFE", "Conformer", "Audio", "Video")
 REPO = Path(__file__).resolve().parents[1]
 DEMO_RECIPES = {"AVRelScore": "configs/demo.yaml", "Audio": "configs/demo_audio.yaml",
@@ -105,22 +107,6 @@ def _sync(device: torch.device) -> None:
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
-def gemm_peak_gflops(device: torch.device, dtype: torch.dtype, n: int, repeats: int = 5) -> float:
-    """Best-of-``repeats`` GFLOP/s of an (n x n) @ (n x n) matmul in ``dtype`` (the machine's limit)."""
-    g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=g).to(device, dtype)
-    b = torch.randn(n, n, generator=g).to(device, dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        a @ b
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * n ** 3 / best / 1e9
 
 
 class DtypeFlopCounter(FlopCounterMode):
@@ -252,8 +238,8 @@ def main() -> None:
                                     json.loads(args._peaks), args.channels_last)))
         return
     n = 1024 if args.quick else 4096
-    peaks = {"float32": gemm_peak_gflops(device, torch.float32, n),
-             "bfloat16": gemm_peak_gflops(device, torch.bfloat16, n)}
+    probes = {"float32": gemm_peak(device, torch.float32, n), "bfloat16": gemm_peak(device, torch.bfloat16, n)}
+    peaks = {k: v["gflops"] for k, v in probes.items()}
     results = []
     for arch in args.archs:  # one process per architecture: clean peak-RSS accounting
         if model_kwargs(arch, args.sizes) is None:
@@ -271,7 +257,8 @@ def main() -> None:
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
               "sizes": args.sizes,
-              "machine": {"gemm_n": n, "gemm_peak_gflops": {k: round(v, 1) for k, v in peaks.items()}},
+              "machine": {"gemm_n": n, "gemm_peak_gflops": {k: round(v, 1) for k, v in peaks.items()},
+                          "gemm_peak_probe": probes},
               "results": results}
     print(json.dumps(report, indent=2))
 
