@@ -43,7 +43,6 @@ class TimeBudgetSchedule(pl.Callback):
         self._marks: deque[tuple[int, float]] = deque()
         self._timer: Timer | None = None
         self._scheduler: Any = None
-        self.resized = 0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._marks.clear()
@@ -82,9 +81,7 @@ class TimeBudgetSchedule(pl.Callback):
         total = max(int(self._scheduler.warmup_steps), step + int(remaining * rate))
         if trainer.max_steps is not None and trainer.max_steps > 0:
             total = min(total, int(trainer.max_steps))
-        if total != self._scheduler.total_steps:
-            self._scheduler.total_steps = total
-            self.resized += 1
+        self._scheduler.total_steps = total
         pl_module.log("train/schedule_total_steps", float(total), on_step=True, on_epoch=False)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
