@@ -54,23 +54,80 @@ def masked_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, valid: Ten
     weight_map = valid.to(x.dtype).expand(x.size(0), 1, *x.shape[2:])
     group = _sync_group(bn)
     if group is None:
-        count = weight_map.sum().clamp_min(1.0)
-        mean = (x * weight_map).sum(dims, keepdim=True) / count
-        centred = x - mean
-        var = (centred.square() * weight_map).sum(dims, keepdim=True) / count
+        weight = bn.weight.float() if bn.affine else None
+        bias = bn.bias.float() if bn.affine else None
+        y, mean, var, count = _MaskedBatchNormTrain.apply(x, weight_map, weight, bias, bn.eps)
     else:  # sync_batchnorm: statistics over the valid positions of every rank (docs/training.md)
         count, mean, centred, var = _synced_stats(x, weight_map, dims, group)
+        y = centred * torch.rsqrt(var + bn.eps)
+        if bn.affine:
+            shape = [1, -1] + [1] * (x.dim() - 2)
+            y = y * bn.weight.view(shape).float() + bn.bias.view(shape).float()
     with torch.no_grad():
         bn.num_batches_tracked.add_(1)
         momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
         unbiased = var.flatten() * count / (count - 1).clamp_min(1.0)
         bn.running_mean.mul_(1 - momentum).add_(mean.flatten(), alpha=momentum)
         bn.running_var.mul_(1 - momentum).add_(unbiased, alpha=momentum)
-    y = centred * torch.rsqrt(var + bn.eps)
-    if bn.affine:
-        shape = [1, -1] + [1] * (x.dim() - 2)
-        y = y * bn.weight.view(shape).float() + bn.bias.view(shape).float()
     return y.to(out_dtype)
+
+
+class _MaskedBatchNormTrain(torch.autograd.Function):
+    """Training-mode BatchNorm with statistics over the valid positions: three elementwise passes forward
+    and three backward, where the composite formula took about ten each way (most of the ``mask_padding``
+    overhead of the raw-waveform frontend, docs/models.md "Speed").
+
+    ``forward(x (N, C, ...), valid_map (N, 1, ...) 0/1, weight, bias, eps)`` -> ``(y, mean, var, count)``:
+    ``y`` over every position, ``mean``/``var`` (C,) the biased valid-position statistics, ``count`` the
+    number of valid positions. The masked channel sums are batched dot products (``bmm``) and only
+    ``x - mean`` is kept for backward; the variance is two-pass, as in the plain formula.
+
+    Backward, with ``s = rsqrt(var + eps)``, ``scale = weight * s``, ``G = sum(g)`` and ``H = sum(g * xhat)``
+    over *all* positions (every output uses the statistics), ``n`` valid positions:
+    ``dx = scale * g - valid * scale / n * (G + H * xhat)``, ``dweight = H``, ``dbias = G``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, valid_map: Tensor, weight: Tensor | None, bias: Tensor | None,
+                eps: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        n, c = x.shape[:2]
+        x3 = x.reshape(n, c, -1).contiguous()  # a transposed input (the Conformer conv module) is copied once
+        m3 = valid_map.reshape(n, -1, 1).to(x.dtype)  # (N, L, 1)
+        count = m3.sum().clamp_min(1.0)
+        mean = torch.bmm(x3, m3).sum(0).view(1, c, 1) / count
+        centred = x3 - mean  # two-pass variance: no cancellation when |mean| >> std
+        sq = torch.bmm((centred * m3.transpose(1, 2)).view(n * c, 1, -1), centred.view(n * c, -1, 1))
+        var = sq.view(n, c).sum(0) / count
+        invstd = torch.rsqrt(var + eps)
+        scale = invstd if weight is None else invstd * weight
+        if bias is None:
+            y = (centred * scale.view(1, c, 1)).view(x.shape)
+        else:
+            y = torch.addcmul(bias.view(1, c, 1), centred, scale.view(1, c, 1)).view(x.shape)
+        mean = mean.view(c)
+        ctx.save_for_backward(centred, m3, invstd, scale)
+        ctx.grads = (weight is not None, bias is not None)
+        ctx.shape = x.shape
+        ctx.mark_non_differentiable(mean, var, count)
+        return y, mean, var, count
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor, *_unused: Tensor):
+        centred, m3, invstd, scale = ctx.saved_tensors
+        shape = ctx.shape
+        n, c = shape[:2]
+        g3 = grad.reshape(n, c, -1).contiguous()
+        count = m3.sum().clamp_min(1.0)
+        g_sum = g3.sum((0, 2))
+        h = invstd * torch.bmm(g3.view(n * c, 1, -1), centred.view(n * c, -1, 1)).view(n, c).sum(0)  # sum g * xhat
+        # dx = scale * g + valid * (alpha + beta * centred)
+        beta = (-(scale / count) * h * invstd).view(1, c, 1)
+        alpha = (-(scale / count) * g_sum).view(1, c, 1)
+        dx = torch.addcmul(alpha, centred, beta)
+        dx.mul_(m3.transpose(1, 2)).addcmul_(g3, scale.view(1, c, 1))
+        has_weight, has_bias = ctx.grads
+        return dx.view(shape), None, (h if has_weight else None), (g_sum if has_bias else None), None
 
 
 def _sync_group(bn: nn.Module):

@@ -49,9 +49,11 @@ def test_valid_frame_trunk_equals_masked_batch_norm():
     weights = torch.randn_like(out_fast) * valid.unsqueeze(-1)
     (out_fast * weights).sum().backward()
     (out_slow * weights).sum().backward()
-    assert _max_relative(video_fast.grad, video_slow.grad) < 1e-5
+    # 5e-5: two float32 summation orders of the same sums. Each path is within 2.1e-5 of a float64 run of
+    # the valid-frame trunk here (the native BatchNorm path is the farther one; a real mismatch is O(1)).
+    assert _max_relative(video_fast.grad, video_slow.grad) < 5e-5
     for (name, a), b in zip(fast.named_parameters(), slow.parameters()):
-        assert _max_relative(a.grad, b.grad) < 1e-5, name
+        assert _max_relative(a.grad, b.grad) < 5e-5, name
 
 
 def test_all_empty_batch_gives_zeros():
