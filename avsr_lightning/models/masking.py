@@ -79,8 +79,9 @@ class _MaskedBatchNormTrain(torch.autograd.Function):
 
     ``forward(x (N, C, ...), valid_map (N, 1, ...) 0/1, weight, bias, eps)`` -> ``(y, mean, var, count)``:
     ``y`` over every position, ``mean``/``var`` (C,) the biased valid-position statistics, ``count`` the
-    number of valid positions. The masked channel sums are batched dot products (``bmm``) and only
-    ``x - mean`` is kept for backward; the variance is two-pass, as in the plain formula.
+    number of valid positions. The masked channel sums are batched matrix-vector products with the mask
+    (``bmm``, no ``x * mask`` tensor) and only ``x - mean`` is kept for backward; the variance is
+    two-pass, as in the plain formula.
 
     Backward, with ``s = rsqrt(var + eps)``, ``scale = weight * s``, ``G = sum(g)`` and ``H = sum(g * xhat)``
     over *all* positions (every output uses the statistics), ``n`` valid positions:
@@ -96,8 +97,7 @@ class _MaskedBatchNormTrain(torch.autograd.Function):
         count = m3.sum().clamp_min(1.0)
         mean = torch.bmm(x3, m3).sum(0).view(1, c, 1) / count
         centred = x3 - mean  # two-pass variance: no cancellation when |mean| >> std
-        sq = torch.bmm((centred * m3.transpose(1, 2)).view(n * c, 1, -1), centred.view(n * c, -1, 1))
-        var = sq.view(n, c).sum(0) / count
+        var = torch.bmm(centred.square(), m3).sum(0).view(c) / count
         invstd = torch.rsqrt(var + eps)
         scale = invstd if weight is None else invstd * weight
         if bias is None:
@@ -120,7 +120,7 @@ class _MaskedBatchNormTrain(torch.autograd.Function):
         g3 = grad.reshape(n, c, -1).contiguous()
         count = m3.sum().clamp_min(1.0)
         g_sum = g3.sum((0, 2))
-        h = invstd * torch.bmm(g3.view(n * c, 1, -1), centred.view(n * c, -1, 1)).view(n, c).sum(0)  # sum g * xhat
+        h = invstd * (g3 * centred).sum((0, 2))  # sum of grad * xhat
         # dx = scale * g + valid * (alpha + beta * centred)
         beta = (-(scale / count) * h * invstd).view(1, c, 1)
         alpha = (-(scale / count) * g_sum).view(1, c, 1)
