@@ -290,12 +290,14 @@ def main() -> None:
 
         configs = {"before": dict(fused=False, compact=False), **variants}
         rows: dict = {k: {"wall": 0.0, "cpu": 0.0, "gflop": 0.0, "best": [], "rounds": []} for k in configs}
-        for i in range(n_search):  # hypotheses and FLOPs (deterministic), one pass
+        for i in range(n_search):  # hypotheses and FLOPs (deterministic) in one untimed pass, also a warm-up
             for name, cfg in configs.items():
-                res = search(i, **cfg)
+                if args.no_flops:
+                    res = search(i, **cfg)
+                else:
+                    res, gflop = count_gflop(lambda: search(i, **cfg))
+                    rows[name]["gflop"] += gflop
                 rows[name]["best"].append(res[0][0].yseq if res[0] else [])
-                if not args.no_flops:
-                    rows[name]["gflop"] += count_gflop(lambda: search(i, **cfg))[1]
         # timing: rounds over all utterances, the variants interleaved per utterance (slow phases of a shared
         # machine hit all alike); a single round spread by +-30 % on this VM, so each figure is the median round
         for _ in range(max(1, args.search_rounds)):

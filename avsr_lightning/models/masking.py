@@ -105,7 +105,7 @@ class _MaskedBatchNormTrain(torch.autograd.Function):
         else:
             y = torch.addcmul(bias.view(1, c, 1), centred, scale.view(1, c, 1)).view(x.shape)
         mean = mean.view(c)
-        ctx.save_for_backward(centred, m3, invstd, scale)
+        ctx.save_for_backward(centred, m3, invstd, scale, count)
         ctx.grads = (weight is not None, bias is not None)
         ctx.shape = x.shape
         ctx.mark_non_differentiable(mean, var, count)
@@ -114,11 +114,10 @@ class _MaskedBatchNormTrain(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor, *_unused: Tensor):
-        centred, m3, invstd, scale = ctx.saved_tensors
+        centred, m3, invstd, scale, count = ctx.saved_tensors
         shape = ctx.shape
         n, c = shape[:2]
         g3 = grad.reshape(n, c, -1).contiguous()
-        count = m3.sum().clamp_min(1.0)
         g_sum = g3.sum((0, 2))
         h = invstd * (g3 * centred).sum((0, 2))  # sum of grad * xhat
         # dx = scale * g + valid * (alpha + beta * centred)
