@@ -158,7 +158,7 @@ def _fit_and_eval(precision: str, steps: int) -> tuple[float, float]:
                                         decoder_ffn_dim=48, conv_kernel=3, frontend_widths=(8, 8, 16, 32),
                                         scorer_hidden=16, scorer_kernel=3, dropout=0.0, attention_dropout=0.0,
                                         mask_padding=True)
-    module = AVSRModule(model, scheduler=partial(NoamLR, d_model=32, warmup_steps=5, factor=2.0))
+    module = AVSRModule(model, scheduler=partial(NoamLR, d_model=32, warmup_steps=5, factor=1.0))
     data = RandomAVDataModule(train_size=4, val_size=2, test_size=2, batch_size=4, min_frames=6, max_frames=9,
                               image_size=24, modalities="av", seed=0)
     data.setup("fit")
@@ -179,8 +179,10 @@ def _fit_and_eval(precision: str, steps: int) -> tuple[float, float]:
 
 
 def test_bf16_mixed_lightning_training_reduces_the_loss_like_fp32():
-    before32, after32 = _fit_and_eval("32-true", 12)
-    before16, after16 = _fit_and_eval("bf16-mixed", 12)
+    # a moderate learning rate: at twice this (factor 2, 12 steps) the tiny model's trajectory is chaotic, and
+    # fp32 round-off alone (a different summation order in one layer) moved the bf16 end loss by 8 % of the start
+    before32, after32 = _fit_and_eval("32-true", 20)
+    before16, after16 = _fit_and_eval("bf16-mixed", 20)
     assert before16 == before32  # same initial weights, evaluated in fp32
     assert after32 < 0.8 * before32
     assert after16 < 0.8 * before16

@@ -1,30 +1,39 @@
-"""The video stem's (1, 3, 3) max pool runs as a 2-D pool over planes: same values, same gradients."""
+"""The video stem's (1, 3, 3) max pool runs per frame as a channels-last 2-D pool: the same values and the
+same gradients as the reference ``MaxPool3d``, ties included (padded reference frames are constant)."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from avsr_lightning.models.frontends import _pool_planes
+from avsr_lightning.models.frontends import _frames, _pool_frames
 
 
-@pytest.mark.parametrize("shape", [(2, 8, 9, 44, 44), (2, 8, 5, 23, 17), (11, 8, 22, 22)])
-def test_plane_pool_equals_the_3d_pool(shape):
-    pool = nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+def _stem_pool() -> nn.MaxPool3d:
+    return nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("shape", [(2, 8, 9, 44, 44), (2, 8, 5, 23, 17), (1, 3, 1, 6, 6)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_frame_pool_equals_the_3d_pool(shape, ties, channels_last):
+    pool = _stem_pool()
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(*shape, generator=g).requires_grad_(True)
-    x5 = x if x.dim() == 5 else x.unsqueeze(2)  # (N, C, H, W) frames: the 3-D pool sees T = 1
-    ref = pool(x5)
-    ref = ref if x.dim() == 5 else ref.squeeze(2)
-    out = _pool_planes(pool, x)
+    x = torch.randn(*shape, generator=g)
+    if ties:  # three values only: most windows hold their maximum more than once
+        x = torch.randint(0, 3, shape, generator=g).float()
+    x.requires_grad_(True)
+    ref = _frames(pool(x), False)
+    out = _pool_frames(pool, x, channels_last)
+    assert out.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     assert torch.equal(out, ref)
     grad = torch.randn(out.shape, generator=g)
-    (g_ref,) = torch.autograd.grad(ref, x, grad, retain_graph=True)
+    (g_ref,) = torch.autograd.grad(ref, x, grad)
     (g_out,) = torch.autograd.grad(out, x, grad)
     assert torch.equal(g_out, g_ref)
 
 
-def test_a_pool_over_time_keeps_the_3d_kernel():
+def test_a_pool_over_time_is_refused():
     pool = nn.MaxPool3d(kernel_size=(2, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
-    x = torch.randn(1, 2, 4, 8, 8)
-    assert torch.equal(_pool_planes(pool, x), pool(x))
+    with pytest.raises(ValueError, match="single frames"):
+        _pool_frames(pool, torch.randn(1, 2, 4, 8, 8), False)
