@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
+from avsr_lightning.allocator import retain_freed_memory
 from avsr_lightning.callbacks import (
     FitSummary,
     ReliabilityPlot,
@@ -177,6 +178,7 @@ def main(args: list[str] | None = None) -> AVSRCLI:
     ``transcribe`` is a plain argparse command (docs/transcribe.md), not a LightningCLI subcommand: it exits
     with its own status code."""
     argv = sys.argv[1:] if args is None else list(args)
+    retain_freed_memory()  # before the model exists: no page faults for the step's large tensors (allocator.py)
     if argv and argv[0] == "transcribe":
         from avsr_lightning.transcribe import main as transcribe_main
 

@@ -33,6 +33,7 @@ Sections of the output:
     python benchmarks/decode.py --threads 2                    # the full run (a few minutes on 2 cores)
     python benchmarks/decode.py --threads 2 --utterances 16 --search_utterances 2
     python benchmarks/decode.py --quick                         # smoke test: tiny sizes, seconds
+    python benchmarks/decode.py --threads 2 --malloc system     # glibc's allocator defaults, to compare
     python benchmarks/decode.py --device cuda                   # same fields (int8 skipped: CPU only)
 """
 from __future__ import annotations
@@ -50,6 +51,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import avsr_lightning  # noqa: E402
+from avsr_lightning.allocator import retain_freed_memory  # noqa: E402
 from avsr_lightning.decoding import precision  # noqa: E402
 from avsr_lightning.decoding.api import beam_search_from_features  # noqa: E402
 from avsr_lightning.models import ARCHITECTURES  # noqa: E402
@@ -220,10 +222,15 @@ def main() -> None:
     ap.add_argument("--peak_n", type=int, default=2048)
     ap.add_argument("--batch_invariant", action="store_true", help="mask_padding + packed_positions model")
     ap.add_argument("--no_flops", action="store_true", help="skip the FLOP-counting passes")
+    ap.add_argument("--malloc", default="retain", choices=("retain", "system"),
+                    help="host allocator (avsr_lightning/allocator.py): keep freed memory (what the CLI does) or "
+                         "glibc's defaults")
     ap.add_argument("--quick", action="store_true", help="tiny sizes and few utterances (smoke test)")
     ap.add_argument("--espnet_utterances", type=int, default=0)
     ap.add_argument("--espnet_path", default=os.environ.get("ESPNET_PATH", "/work/espnet_pkgs"))
     args = ap.parse_args()
+    os.environ["AVSR_LIGHTNING_MALLOC"] = args.malloc
+    malloc = retain_freed_memory()  # before the model and the test set exist
     if args.quick:
         args.utterances, args.search_utterances, args.beam = min(args.utterances, 6), min(args.search_utterances, 2), 8
         args.lm_units, args.peak_n, args.frame_budget = 64, 256, min(args.frame_budget, 60)
@@ -246,7 +253,8 @@ def main() -> None:
                                 "beam": args.beam, "ctc_weight": ctc_w, "lm_weight": lm_w, "length_bonus": bonus,
                                 "lm": f"{args.lm_layers}x{args.lm_units} lstm", "threads": args.threads,
                                 "device": str(device), "torch": torch.__version__,
-                                "lengths": [args.min_len, args.max_len], "frame_budget": args.frame_budget},
+                                "lengths": [args.min_len, args.max_len], "frame_budget": args.frame_budget,
+                                "malloc": malloc},
                     "machine": {"gemm_peak_gflops": {"fp32": peaks["fp32"], "bf16": peaks["bf16"]},
                                 "gemm_peak_probe": probes, "peak_n": args.peak_n}}
     video, vlen, audio, alen = make_set(args.utterances, args.min_len, args.max_len, image, args.seed, device)

@@ -22,6 +22,7 @@ configs/model/tiny_<arch>.yaml.
 
     python benchmarks/train_step.py --threads 2                        # all architectures, default sizes
     python benchmarks/train_step.py --sizes demo --threads 2 --repeats 5
+    python benchmarks/train_step.py --threads 2 --malloc both          # allocator: glibc defaults vs retained memory
     python benchmarks/train_step.py --archs Audio --sizes tiny --repeats 1 --quick   # smoke test
     python benchmarks/train_step.py --device cuda                      # same fields, autocast on CUDA
 """
@@ -41,6 +42,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from avsr_lightning.allocator import retain_freed_memory
 from machine_peak import gemm_peak  # benchmarks/machine_peak.py: the one GEMM-peak probe
 
 ARCHS = ("AVRelScore", "VCAFE", "Conformer", "Audio", "Video")
@@ -221,6 +223,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--channels-last", type=int, default=0, choices=range(5),
                         help="leading video-trunk stages in channels-last layout (opt-in; 0 = off)")
+    parser.add_argument("--malloc", default="retain", choices=("retain", "system", "both"),
+                        help="host allocator of the step processes (avsr_lightning/allocator.py): retain freed "
+                             "memory (what the CLI does), glibc's defaults, or both, one process each, side by side")
     parser.add_argument("--quick", action="store_true", help="smoke test: small GEMM for the peak, no warm-up")
     parser.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--_peaks", default=None, help=argparse.SUPPRESS)
@@ -232,16 +237,19 @@ def main() -> None:
     frames = args.frames or (75 if default_sizes else 58)
     warmup = 0 if args.quick else args.warmup
     if args._worker:
+        malloc = retain_freed_memory()  # AVSR_LIGHTNING_MALLOC is set by the parent process
         kwargs = model_kwargs(args._worker, args.sizes)
         image = args.image or recipe_image(args._worker, args.sizes) or 88
-        print(json.dumps(bench_arch(args._worker, kwargs, device, args.repeats, warmup, batch, frames, image,
-                                    json.loads(args._peaks), args.channels_last)))
+        print(json.dumps({**bench_arch(args._worker, kwargs, device, args.repeats, warmup, batch, frames, image,
+                                       json.loads(args._peaks), args.channels_last), "malloc": malloc}))
         return
     n = 1024 if args.quick else 4096
     probes = {"float32": gemm_peak(device, torch.float32, n), "bfloat16": gemm_peak(device, torch.bfloat16, n)}
     peaks = {k: v["gflops"] for k, v in probes.items()}
     results = []
-    for arch in args.archs:  # one process per architecture: clean peak-RSS accounting
+    mallocs = ("system", "retain") if args.malloc == "both" else (args.malloc,)
+    runs = [(arch, malloc) for arch in args.archs for malloc in mallocs]
+    for arch, malloc in runs:  # one process per architecture (and allocator): clean peak-RSS accounting
         if model_kwargs(arch, args.sizes) is None:
             results.append({"arch": arch, "skipped": f"no {args.sizes} recipe for {arch}"})
             continue
@@ -250,7 +258,8 @@ def main() -> None:
                "--frames", str(frames), *(["--image", str(args.image)] if args.image else []), "--device", args.device,
                "--threads", str(args.threads), "--channels-last", str(args.channels_last),
                "--_peaks", json.dumps(peaks)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                              env={**os.environ, "AVSR_LIGHTNING_MALLOC": malloc})
         if proc.returncode != 0:
             results.append({"arch": arch, "error": proc.stderr.strip().splitlines()[-3:]})
             continue

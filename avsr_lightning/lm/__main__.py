@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from lightning.pytorch.cli import LightningCLI
 
+from avsr_lightning.allocator import retain_freed_memory
+
 from .data import TextDataModule
 from .module import RNNLMModule
 
 
 def main(args=None) -> None:
+    retain_freed_memory()  # no page faults per step for large CPU tensors (avsr_lightning/allocator.py)
     LightningCLI(RNNLMModule, TextDataModule, args=args, save_config_kwargs={"overwrite": True})
 
 
