@@ -7,7 +7,7 @@ kernel: measured on the 2-core CPU at the reference sizes (AVRelScore, batch 4 x
 minor faults, 3.0-3.5 GB, per fp32 step and ~0.46 million (1.9 GB) per bf16 step. Turning ``mmap`` off for
 ``malloc`` and never trimming the heap makes the steady-state step fault-free; the step got 3-18 % faster in
 fp32 and 17-31 % in bf16-mixed (docs/models.md, "Speed"). The price is that the process keeps its peak heap
-(RSS +10-18 % at those sizes) until it exits, which a training or decoding run does anyway.
+(peak RSS +23 % at those sizes, +3 % for the demo) until it exits, which a training or decoding run does anyway.
 
 Only glibc (Linux) has these knobs; elsewhere :func:`retain_freed_memory` does nothing and says so in its
 result. ``AVSR_LIGHTNING_MALLOC=system`` leaves the allocator as it is (e.g. to compare, or for a process
@@ -25,21 +25,25 @@ _M_MMAP_MAX = -4
 #: value of ``AVSR_LIGHTNING_MALLOC`` that keeps the system allocator's defaults
 SYSTEM = "system"
 RETAIN = "retain"
+UNSUPPORTED = "unsupported"
 _applied: str | None = None
 
 
-def retain_freed_memory() -> str:
+def retain_freed_memory(choice: str | None = None) -> str:
     """Configure glibc ``malloc`` to serve large blocks from the heap and never trim it (once per process).
 
-    Returns what holds afterwards: ``"retain"`` (applied now or earlier), ``"system"`` (asked for by
-    ``AVSR_LIGHTNING_MALLOC=system``) or ``"unsupported"`` (not glibc). Call it before the first large
+    ``choice``: ``"retain"`` or ``"system"``; None = ``AVSR_LIGHTNING_MALLOC`` (default ``"retain"``).
+    Returns what holds afterwards: ``"retain"`` (applied now or earlier), ``"system"`` (asked for) or
+    ``"unsupported"`` (not glibc). Call it before the first large
     allocation (the CLI does, before building the model); blocks mapped earlier stay mapped until freed.
     Forked data-loader workers inherit the setting.
     """
     global _applied
     if _applied is not None:
         return _applied
-    choice = os.environ.get("AVSR_LIGHTNING_MALLOC", RETAIN).strip().lower()
+    if choice is None:
+        choice = os.environ.get("AVSR_LIGHTNING_MALLOC", RETAIN)
+    choice = choice.strip().lower()
     if choice not in (RETAIN, SYSTEM):
         raise ValueError(f"AVSR_LIGHTNING_MALLOC={choice!r}: use {RETAIN!r} (the default: keep freed memory, no "
                          f"page faults per step) or {SYSTEM!r} (glibc's defaults)")
@@ -48,11 +52,11 @@ def retain_freed_memory() -> str:
         return _applied
     libc = _glibc()
     if libc is None:
-        _applied = "unsupported"
+        _applied = UNSUPPORTED
         return _applied
     # the largest int trim threshold: freed heap memory is never returned to the kernel while we run
     ok = libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
-    _applied = RETAIN if ok else "unsupported"
+    _applied = RETAIN if ok else UNSUPPORTED
     return _applied
 
 

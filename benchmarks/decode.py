@@ -201,6 +201,12 @@ def rate_fields(wall: float, cpu: float, gflop: float | None, peak: float | None
     return out
 
 
+def median_round(rounds: list[tuple[float, float]]) -> tuple[float, float]:
+    """Median wall and median CPU seconds over timed rounds of (wall, cpu) (the upper median if even)."""
+    mid = len(rounds) // 2
+    return sorted(w for w, _ in rounds)[mid], sorted(c for _, c in rounds)[mid]
+
+
 def best_tokens(nbest) -> list[list[int]]:
     return [h[0].tokens for h in nbest]
 
@@ -233,8 +239,7 @@ def main() -> None:
     ap.add_argument("--espnet_utterances", type=int, default=0)
     ap.add_argument("--espnet_path", default=os.environ.get("ESPNET_PATH", "/work/espnet_pkgs"))
     args = ap.parse_args()
-    os.environ["AVSR_LIGHTNING_MALLOC"] = args.malloc
-    malloc = retain_freed_memory()  # before the model and the test set exist
+    malloc = retain_freed_memory(args.malloc)  # before the model and the test set exist
     if args.quick:
         args.utterances, args.search_utterances, args.beam = min(args.utterances, 6), min(args.search_utterances, 2), 8
         args.lm_units, args.peak_n, args.frame_budget = 64, 256, min(args.frame_budget, 60)
@@ -322,9 +327,7 @@ def main() -> None:
             for name, (w, c) in per_round.items():
                 rows[name]["rounds"].append((w, c))
         for r in rows.values():
-            walls = sorted(w for w, _ in r["rounds"])
-            r["wall"] = walls[len(walls) // 2]
-            r["cpu"] = sorted(c for _, c in r["rounds"])[len(walls) // 2]
+            r["wall"], r["cpu"] = median_round(r["rounds"])
             r["round_walls_s"] = [w / n_search for w, _ in r["rounds"]]
         if "int8" in rows:  # quantised kernels are invisible to the FLOP counter: the work is fp32's
             rows["int8"]["gflop"] = rows["fp32"]["gflop"]
@@ -359,8 +362,7 @@ def main() -> None:
                 out, w, c = timed(fn, device)
                 times[name].append((w, c))
                 outputs[name] = out
-        median = {name: (sorted(w for w, _ in r)[len(r) // 2], sorted(c for _, c in r)[len(r) // 2])
-                  for name, r in times.items()}
+        median = {name: median_round(r) for name, r in times.items()}
         reference = best_tokens(outputs["single_before"])
         base_rate = args.utterances / median["single_before"][0]
         for name, (w, c) in median.items():
