@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from .activations import Swish
 from .masking import masked_batch_norm
 from .precision import BF16_MIN_CHANNELS, autocast_dtype, bf16_allowed, fp32_island, island_float
+from .small_map_conv import SmallMapConv2d
 
 DEFAULT_WIDTHS: tuple[int, int, int, int] = (64, 128, 256, 512)
 
@@ -57,10 +58,11 @@ class _BasicBlock(nn.Module):
 
 
 class BasicBlock2d(_BasicBlock):
-    """3x3 2-D basic block (video trunk)."""
+    """3x3 2-D basic block (video trunk); its convolutions on small maps run as GEMMs in bf16 on CPU
+    (:mod:`.small_map_conv`)."""
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
-        super().__init__(nn.Conv2d, nn.BatchNorm2d, 3, inplanes, planes, stride)
+        super().__init__(SmallMapConv2d, nn.BatchNorm2d, 3, inplanes, planes, stride)
 
 
 class BasicBlock1d(_BasicBlock):
