@@ -29,6 +29,7 @@ from avsr_lightning.decoding.pre_encoded import PreEncoded
 from avsr_lightning.evaluation.metrics import ErrorRate
 from avsr_lightning.evaluation.report import condition_name, make_record, same_utterances, write_report
 from avsr_lightning.initialization import initialize_model
+from avsr_lightning.models.dropout import set_packed_dropout
 from avsr_lightning.models.recognizer import Recognizer
 from avsr_lightning.schedules import NoamLR
 from avsr_lightning.text import CharTokenizer, Tokenizer
@@ -89,6 +90,8 @@ class AVSRModule(L.LightningModule):
         max_consecutive_bad_batches: stop with :class:`NonFiniteLossError` after this many NaN/inf
             losses in a row (isolated bad batches are skipped, warned and counted).
         results_dir: where ``test`` writes its report; default: the trainer's log dir.
+        packed_dropout: draw dropout masks from packed random bits (faster on CPU, drop probability
+            rounded to a multiple of 2**-16; models/dropout.py). Off: ``nn.Dropout``'s masks.
     """
 
     def __init__(self, model: Recognizer, optimizer: Optional[OptimizerCallable] = None,
@@ -96,7 +99,8 @@ class AVSRModule(L.LightningModule):
                  test_decoder: Optional[Decoder] = None, tokenizer: Optional[Tokenizer] = None,
                  init_from: Optional[str] = None, video_frontend_ckpt: Optional[str] = None,
                  audio_frontend_ckpt: Optional[str] = None, freeze_frontends_steps: int = 0,
-                 max_consecutive_bad_batches: int = 20, results_dir: Optional[str] = None) -> None:
+                 max_consecutive_bad_batches: int = 20, results_dir: Optional[str] = None,
+                 packed_dropout: bool = False) -> None:
         super().__init__()
         if freeze_frontends_steps < 0:
             raise ValueError(f"freeze_frontends_steps should be an int >= 0, got {freeze_frontends_steps}")
@@ -117,6 +121,9 @@ class AVSRModule(L.LightningModule):
         self.freeze_frontends_steps = freeze_frontends_steps
         self.max_consecutive_bad_batches = max_consecutive_bad_batches
         self.results_dir = results_dir
+        # opt-in: dropout masks from packed random bits, faster on CPU (models/dropout.py, docs/models.md)
+        self.packed_dropout = packed_dropout
+        set_packed_dropout(model, packed_dropout)
         # Reference-compatibility parameters never get gradients: freeze them so DDP can run with
         # find_unused_parameters=False (docs/internals.md, "Extra model contract for DDP").
         for name in model.unused_parameter_names():

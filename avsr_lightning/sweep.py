@@ -285,8 +285,8 @@ def main(args: Optional[list[str]] = None) -> list[SweepRow]:
     from jsonargparse import ActionConfigFile, ArgumentParser
     from lightning.pytorch import LightningDataModule
 
-    from avsr_lightning.decoding.api import BeamSearchDecoder
     from avsr_lightning.allocator import retain_freed_memory
+    from avsr_lightning.decoding.api import BeamSearchDecoder
     from avsr_lightning.decoding.greedy import AttentionGreedyDecoder, CTCGreedyDecoder
 
     retain_freed_memory()  # no page faults per batch for large CPU tensors (avsr_lightning/allocator.py)

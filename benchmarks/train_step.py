@@ -127,14 +127,16 @@ class DtypeFlopCounter(FlopCounterMode):
 
 
 def bench_arch(arch: str, kwargs: dict, device: torch.device, repeats: int, warmup: int, batch: int, frames: int,
-               image: int, peaks: dict[str, float], channels_last: int = 0) -> dict:
+               image: int, peaks: dict[str, float], channels_last: int = 0, packed_dropout: bool = False) -> dict:
     from avsr_lightning.models import ARCHITECTURES, ResNet2dTrunk
+    from avsr_lightning.models.dropout import set_packed_dropout
 
     torch.manual_seed(0)
     model = ARCHITECTURES[arch](**kwargs).to(device).train()
     for module in model.modules():  # opt-in layout of the video 2-D trunk (docs/models.md "Speed")
         if isinstance(module, ResNet2dTrunk):
             module.channels_last_stages = channels_last
+    set_packed_dropout(model, packed_dropout)  # opt-in dropout masks (models/dropout.py)
     data = _batch(device, batch, frames, image)
     video = None if arch == "Audio" else data["video"]
     audio = None if arch == "Video" else data["audio"]
@@ -149,7 +151,7 @@ def bench_arch(arch: str, kwargs: dict, device: torch.device, repeats: int, warm
         return out["loss"].detach()
 
     result: dict = {"arch": arch, "device": str(device), "batch": batch, "frames": frames,
-                    "channels_last_stages": channels_last,
+                    "channels_last_stages": channels_last, "packed_dropout": packed_dropout,
                     "lengths": data["video_lengths"].tolist(), "model_kwargs": kwargs,
                     "params": sum(p.numel() for p in model.parameters())}
     state = {k: v.clone() for k, v in model.state_dict().items()}  # BN running stats move every step
@@ -226,6 +228,8 @@ def main() -> None:
     parser.add_argument("--malloc", default="retain", choices=("retain", "system", "both"),
                         help="host allocator of the step processes (avsr_lightning/allocator.py): retain freed "
                              "memory (what the CLI does), glibc's defaults, or both, one process each, side by side")
+    parser.add_argument("--packed-dropout", action="store_true",
+                        help="dropout masks from packed random bits (the AVSRModule's packed_dropout option)")
     parser.add_argument("--quick", action="store_true", help="smoke test: small GEMM for the peak, no warm-up")
     parser.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--_peaks", default=None, help=argparse.SUPPRESS)
@@ -241,7 +245,8 @@ def main() -> None:
         kwargs = model_kwargs(args._worker, args.sizes)
         image = args.image or recipe_image(args._worker, args.sizes) or 88
         print(json.dumps({**bench_arch(args._worker, kwargs, device, args.repeats, warmup, batch, frames, image,
-                                       json.loads(args._peaks), args.channels_last), "malloc": malloc}))
+                                       json.loads(args._peaks), args.channels_last, args.packed_dropout),
+                          "malloc": malloc}))
         return
     n = 1024 if args.quick else 4096
     probes = {"float32": gemm_peak(device, torch.float32, n), "bfloat16": gemm_peak(device, torch.bfloat16, n)}
@@ -257,6 +262,7 @@ def main() -> None:
                "--repeats", str(args.repeats), "--warmup", str(warmup), "--batch", str(batch),
                "--frames", str(frames), *(["--image", str(args.image)] if args.image else []), "--device", args.device,
                "--threads", str(args.threads), "--channels-last", str(args.channels_last),
+               *(["--packed-dropout"] if args.packed_dropout else []),
                "--_peaks", json.dumps(peaks)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
                               env={**os.environ, "AVSR_LIGHTNING_MALLOC": malloc})

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from .activations import Swish
 from .attention import RelPositionMultiHeadAttention, mask_to_bias
+from .dropout import Dropout
 from .feedforward import PositionwiseFeedForward
 from .masking import masked_batch_norm
 from .positional import RelPositionalEncoding
@@ -68,7 +69,7 @@ class ConformerBlock(nn.Module):
         self.norm_ff_macaron = layer_norm(d_model)
         self.norm_conv = layer_norm(d_model)
         self.norm_final = layer_norm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, pos_emb: Tensor, mask: Tensor | None, mask_bias: Tensor | None = None,
                 conv_valid: Tensor | None = None) -> Tensor:

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .dropout import Dropout
 from .precision import fp32_island
 
 
@@ -12,7 +13,7 @@ class CTCHead(nn.Module):
     def __init__(self, vocab_size: int = 41, d_model: int = 256, dropout: float = 0.1, blank: int = 0) -> None:
         super().__init__()
         self.ctc_lo = nn.Linear(d_model, vocab_size)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.blank = blank
 
     def log_probs(self, features: Tensor) -> Tensor:

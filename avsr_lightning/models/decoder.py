@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from .attention import MultiHeadAttention
 from .conformer import layer_norm
+from .dropout import Dropout
 from .feedforward import PositionwiseFeedForward
 from .masking import lengths_to_mask
 from .positional import PositionalEncoding
@@ -27,7 +28,7 @@ class DecoderLayer(nn.Module):
         self.norm1 = layer_norm(d_model)
         self.norm2 = layer_norm(d_model)
         self.norm3 = layer_norm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def _rest(self, x: Tensor, memory: Tensor, memory_mask: Tensor | None) -> Tensor:
         h = self.norm2(x)

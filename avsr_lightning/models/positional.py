@@ -11,6 +11,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .dropout import Dropout
+
 
 def _angles(positions: Tensor, d_model: int) -> Tensor:
     """(P,) float32 positions -> (P, d_model/2) float32 angles ``p * 10000^(-2i/d)``."""
@@ -32,7 +34,7 @@ class PositionalEncoding(nn.Module):
         super().__init__()
         self.d_model = d_model
         self.xscale = math.sqrt(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.register_buffer("pe", torch.empty(0, d_model), persistent=False)
         self._initial_len = max_len
 
@@ -58,7 +60,7 @@ class RelPositionalEncoding(nn.Module):
         super().__init__()
         self.d_model = d_model
         self.xscale = math.sqrt(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.register_buffer("pe", torch.empty(0, d_model), persistent=False)
         self._initial_len = max_len
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .dropout import Dropout
+
 #: per-step recurrent state: ``h`` (layers, N, units) and, for LSTM, ``c`` (layers, N, units)
 LMState = tuple[Tensor, Tensor | None]
 
@@ -35,10 +37,10 @@ class RNNLM(nn.Module):
         self.rnn_type = rnn_type
         self.sos = self.eos = vocab_size - 1
         self.embed = nn.Embedding(vocab_size, embed_units)
-        self.embed_drop = nn.Dropout(emb_dropout)
+        self.embed_drop = Dropout(emb_dropout)
         cell = nn.LSTMCell if rnn_type == "lstm" else nn.GRUCell
         self.rnn = nn.ModuleList(cell(embed_units if i == 0 else units, units) for i in range(layers))
-        self.dropout = nn.ModuleList(nn.Dropout(dropout) for _ in range(layers + 1))
+        self.dropout = nn.ModuleList(Dropout(dropout) for _ in range(layers + 1))
         self.lo = nn.Linear(units, vocab_size)
         if tie_weights:
             self.lo.weight = self.embed.weight

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .conformer import ConformerEncoder, layer_norm
+from .dropout import Dropout
 from .frontends import SAMPLES_PER_FRAME, AudioFrontend, VideoFrontend
 from .masking import lengths_to_mask, match_length
 from .precision import fp32_island, island_float
@@ -31,7 +32,7 @@ class VisualContextAttention(nn.Module):
         self.v = nn.Linear(dim, dim)
         self.q = nn.Linear(dim, dim)
         self.mask = nn.Sequential(nn.Conv1d(dim, dim, 3, padding=1), nn.ReLU(), nn.Conv1d(dim, dim, 1))
-        self.dropout = nn.Dropout(fusion_dropout)
+        self.dropout = Dropout(fusion_dropout)
         self.fusion = nn.Linear(2 * dim, dim)
         self.dim = dim
 
