@@ -121,8 +121,8 @@ class AVSRModule(L.LightningModule):
         self.freeze_frontends_steps = freeze_frontends_steps
         self.max_consecutive_bad_batches = max_consecutive_bad_batches
         self.results_dir = results_dir
-        # opt-in: dropout masks from packed random bits, faster on CPU (models/dropout.py, docs/models.md)
-        self.packed_dropout = packed_dropout
+        # opt-in: dropout masks from packed random bits, faster on CPU (models/dropout.py, docs/models.md);
+        # the modules hold the setting (saved with the hyperparameters)
         set_packed_dropout(model, packed_dropout)
         # Reference-compatibility parameters never get gradients: freeze them so DDP can run with
         # find_unused_parameters=False (docs/internals.md, "Extra model contract for DDP").

@@ -46,12 +46,9 @@ class _FramesChannelsLast(torch.autograd.Function):
         return grad.contiguous() if ctx.contiguous else grad
 
 
-def _frames(x: Tensor, channels_last: bool) -> Tensor:
-    """(B, C, T, H, W) -> (B*T, C, H, W) frames in one copy, laid out channels-last if asked."""
-    b, c, t, h, w = x.shape
-    if channels_last:
-        return _FramesChannelsLast.apply(x)
-    return x.transpose(1, 2).reshape(b * t, c, h, w)
+def _frames(x: Tensor) -> Tensor:
+    """(B, C, T, H, W) -> (B*T, C, H, W) frames in one channels-last copy (:class:`_FramesChannelsLast`)."""
+    return _FramesChannelsLast.apply(x)
 
 
 def _pool_frames(pool: nn.MaxPool3d, x: Tensor, channels_last: bool) -> Tensor:
@@ -63,7 +60,7 @@ def _pool_frames(pool: nn.MaxPool3d, x: Tensor, channels_last: bool) -> Tensor:
     ``max_pool3d`` and channels-first ``max_pool2d`` kernels (docs/models.md, "Speed"). The
     result is in channels-last if ``channels_last`` (the trunk's first stage wants it), else channels-first.
     """
-    return _pool_channels_last(pool, _frames(x, True), channels_last)
+    return _pool_channels_last(pool, _frames(x), channels_last)
 
 
 def _pool_channels_last(pool: nn.MaxPool3d, frames: Tensor, channels_last: bool) -> Tensor:

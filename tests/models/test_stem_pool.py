@@ -23,7 +23,7 @@ def test_frame_pool_equals_the_3d_pool(shape, ties, channels_last):
     if ties:  # three values only: most windows hold their maximum more than once
         x = torch.randint(0, 3, shape, generator=g).float()
     x.requires_grad_(True)
-    ref = _frames(pool(x), False)
+    ref = pool(x).transpose(1, 2).flatten(0, 1)  # the reference's 3-D pool, then one frame per row
     out = _pool_frames(pool, x, channels_last)
     assert out.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     assert torch.equal(out, ref)
@@ -52,7 +52,7 @@ def test_frames_hand_the_stem_a_gradient_in_its_own_layout(channels_last_input):
     seen = []
     hidden = stem * 1.0  # a non-leaf, as the stem's Swish output is: its gradient is used as it arrives
     hidden.register_hook(lambda grad: seen.append(grad))
-    frames = _frames(hidden, True)
+    frames = _frames(hidden)
     assert frames.shape == (10, 8, 12, 10) and frames.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(frames, stem.transpose(1, 2).reshape(10, 8, 12, 10))
     grad = torch.randn(10, 12, 10, 8, generator=g).permute(0, 3, 1, 2)  # channels-last, as the pool's is
