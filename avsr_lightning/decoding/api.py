@@ -40,6 +40,25 @@ def _eval_mode(*modules: nn.Module | None) -> Iterator[None]:
             m.train(was_training)
 
 
+@contextmanager
+def _one_weight_cast(device_type: str, enabled: bool) -> Iterator[None]:
+    """Keep autocast's bf16 weight copies for a whole ``decode`` call.
+
+    Autocast caches the bf16 copy of each parameter it casts, but drops the cache when the *outermost*
+    autocast context exits, so encoding chunk by chunk (and, on the padding-safe path, each equal-length
+    group) under a fresh context cast every encoder weight again per call: at one utterance per group that
+    cost as much as the bf16 encoder itself. A *disabled* context around the loop keeps the nesting level
+    above zero (the cache lives until it exits) while leaving autocast off for the search, which runs its
+    own reduced-precision copies (docs/decoding.md "Fast paths"). Only parameters that require grad are
+    cached, as autocast's rule is.
+    """
+    if not enabled:
+        yield
+        return
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=False):
+        yield
+
+
 def _check_weights(beam_size: int, ctc_weight: float, lm_weight: float, length_bonus: float, nbest: int) -> None:
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
@@ -287,7 +306,7 @@ def decode(model: nn.Module, video: Tensor | None, video_lengths: Tensor | None,
         padding_safe = depends_on_padding(model)
     sort_len = vlen if video_lengths is not None else alen
     order = sorted(usable, key=lambda i: -sort_len[i]) if max_frames is not None else usable
-    with _eval_mode(model, lm):
+    with _eval_mode(model, lm), _one_weight_cast(ref.device.type, dtype == "bf16"):
         if lm is not None:
             lm.to(device=ref.device)
         searcher = precision.search_modules(model, dtype, quantize)

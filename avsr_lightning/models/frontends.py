@@ -15,7 +15,7 @@ from torch.nn.modules.utils import _triple
 
 from .activations import Swish
 from .masking import lengths_to_mask, masked_batch_norm
-from .precision import BF16_MIN_CHANNELS, fp32_island, island_float
+from .precision import BF16_MIN_CHANNELS, bf16_stem, fp32_island, island_float
 from .resnet import DEFAULT_WIDTHS, ResNet1dTrunk, ResNet2dTrunk
 
 #: Audio samples per video frame (16 kHz / 25 fps).
@@ -49,6 +49,29 @@ class _FramesChannelsLast(torch.autograd.Function):
 def _frames(x: Tensor) -> Tensor:
     """(B, C, T, H, W) -> (B*T, C, H, W) frames in one channels-last copy (:class:`_FramesChannelsLast`)."""
     return _FramesChannelsLast.apply(x)
+
+
+def _stem_bf16(conv: nn.Conv3d, video: Tensor) -> Tensor:
+    """The stem's 3-D convolution in bf16 as one 2-D convolution per frame whose input channels are the
+    frame and its temporal neighbours (the kernel's taps): (B, T, H, W) -> (B, C, T, H', W').
+
+    Only under bf16 autocast on CPUs with AMX (:func:`~avsr_lightning.models.precision.bf16_stem`): there
+    the bf16 kernel of this form runs ~3x faster forward than the float32 ``conv3d`` (which stays the path
+    everywhere else), and its output comes out channels-last, so the frame cut of :func:`_frames` is a view
+    instead of a copy. The same sums as ``conv3d`` (zero temporal padding included), in bf16.
+    """
+    kt, pt = conv.kernel_size[0], conv.padding[0]
+    if (conv.in_channels != 1 or conv.stride[0] != 1 or kt != 2 * pt + 1 or conv.groups != 1
+            or conv.dilation != (1, 1, 1) or conv.bias is not None):
+        raise ValueError(f"the frame-stacked stem needs one input channel, temporal stride 1, 'same' temporal "
+                         f"padding, no dilation, groups or bias; got {conv}")
+    b, t, h, w = video.shape
+    padded = F.pad(video.to(torch.bfloat16), (0, 0, 0, 0, pt, pt))  # (B, T + 2 pt, H, W)
+    taps = padded.unfold(1, kt, 1).reshape(b * t, h, w, kt).permute(0, 3, 1, 2)  # channels-last frames
+    weight = conv.weight[:, 0].to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    out = F.conv2d(taps, weight, None, conv.stride[1:], conv.padding[1:])  # (B*T, C, H', W') channels-last
+    c, ho, wo = out.shape[1:]
+    return out.permute(0, 2, 3, 1).reshape(b, t, ho, wo, c).permute(0, 4, 1, 2, 3)  # channels_last_3d
 
 
 def _pool_frames(pool: nn.MaxPool3d, x: Tensor, channels_last: bool) -> Tensor:
@@ -99,14 +122,18 @@ class VideoFrontend(nn.Module):
         """``lengths`` (B,) frames: only given by the ``mask_padding`` fix (zeroes padded frames before the
         temporal conv and keeps them out of BatchNorm statistics).
 
-        The 3-D stem always runs in float32, also under autocast: its input has one channel, and bf16
-        convolutions with so few input channels are several times slower than fp32 on CPU (profiled,
-        docs/models.md "Speed"). The trunk applies its own per-stage rule (``bf16_min_channels``).
+        The 3-D stem runs in float32, also under autocast: its input has one channel, and bf16 convolutions
+        with so few input channels are several times slower than fp32 on CPUs without AMX (profiled,
+        docs/models.md "Speed"). On CPUs with AMX it runs in bf16 under bf16 autocast (:func:`_stem_bf16`,
+        reference padding only). The trunk applies its own per-stage rule (``bf16_min_channels``).
         """
         b, t = video.shape[:2]
         conv, bn, act, pool = self.frontend3D
-        x = island_float(video.unsqueeze(1))  # (B, 1, T, H, W); fp32 under autocast
         channels_last = self.trunk.channels_last_stages > 0
+        if lengths is None and bf16_stem(video):
+            x = _pool_frames(pool, act(bn(_stem_bf16(conv, video))), channels_last)
+            return self.trunk(x).view(b, t, -1)
+        x = island_float(video.unsqueeze(1))  # (B, 1, T, H, W); fp32 under autocast
         with fp32_island(x):
             if lengths is None:  # frames for the per-frame 2-D trunk
                 x = _pool_frames(pool, act(masked_batch_norm(bn, conv(x), None)), channels_last)

@@ -12,6 +12,8 @@ few channels (the video stem, whose input has one channel, and 2-D stages narrow
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor, nn
 
@@ -38,6 +40,21 @@ def island_float(x: Tensor) -> Tensor:
     """``x`` in float32 when autocast is on for its device (entering an island), else unchanged: a model
     whose weights were cast to bf16 (no autocast) keeps computing in its own dtype."""
     return x.float() if torch.is_autocast_enabled(x.device.type) else x
+
+
+@functools.cache
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles (bf16 matrix units). There, bf16 convolutions with few input channels
+    are fast, unlike on CPUs with AVX-512 bf16 only. Read through torch's private probe (the pinned torch
+    has it); False if it is missing."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe()) if probe is not None else False
+
+
+def bf16_stem(like: Tensor) -> bool:
+    """Whether the video stem runs in bf16 for ``like`` (the video): under bf16 autocast on a CPU with AMX,
+    as a frame-stacked 2-D convolution (``frontends._stem_bf16``). Elsewhere it is a float32 island."""
+    return like.device.type == "cpu" and autocast_dtype(like) == torch.bfloat16 and cpu_has_amx()
 
 
 def bf16_allowed(channels: int, min_channels: int | None) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import avsr_lightning
 from avsr_lightning.decoding.api import chunks_by_frames, depends_on_padding
@@ -98,3 +99,34 @@ def test_chunks_respect_the_frame_budget():
     with pytest.raises(ValueError, match="max_frames"):
         avsr_lightning.decode(_model(True), None, torch.tensor([3]), torch.zeros(1, 1920), torch.tensor([1920]),
                               max_frames=0)
+
+
+class _CountCasts(TorchDispatchMode):
+    """Counts bf16 copies made of the tensor whose storage is ``watched`` (autocast's weight casts)."""
+
+    def __init__(self, watched: torch.Tensor) -> None:
+        super().__init__()
+        self.ptr, self.casts = watched.data_ptr(), 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if (func is torch.ops.aten._to_copy.default and isinstance(args[0], torch.Tensor)
+                and args[0].data_ptr() == self.ptr and kwargs.get("dtype") == torch.bfloat16):
+            self.casts += 1
+        return func(*args, **kwargs)
+
+
+def test_bf16_encoder_weights_are_cast_once_per_decode():
+    """The padding-safe path encodes each equal-length group under its own autocast context; the weights'
+    bf16 copies must still be made once per ``decode`` call, not once per group (docs/decoding.md)."""
+    model = _model(False)  # reference numerics: three equal-length groups below
+    b = random_batch((12, 7, 12, 5), seed=3)
+    weight = model.encoders.encoders[0].feed_forward.w_1.weight
+    kw = dict(beam_size=2, ctc_weight=0.3, dtype="bf16", max_frames=100)
+    with _CountCasts(weight) as counter:
+        bf16 = avsr_lightning.decode(model, b["video"], b["video_lengths"], b["audio"], b["audio_lengths"], **kw)
+    assert counter.casts == 1
+    alone = [avsr_lightning.decode(model, b["video"][i:i + 1, :t], b["video_lengths"][i:i + 1],
+                                   b["audio"][i:i + 1, :640 * t], b["audio_lengths"][i:i + 1], **kw)[0]
+             for i, t in enumerate((12, 7, 12, 5))]
+    _same(bf16, alone)  # the kept copies are the casts each group would make

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from avsr_lightning.models import ARCHITECTURES, ResNet2dTrunk
+from avsr_lightning.models import precision
+from avsr_lightning.models.frontends import _stem_bf16
 from avsr_lightning.models.precision import BF16_MIN_CHANNELS, set_bf16_min_channels
 
 from ._tiny import random_batch, tiny_model
@@ -105,7 +107,11 @@ def test_audio_first_conv_fp32_then_bf16():
     assert dtypes == {"conv1": torch.float32, "layer1": torch.bfloat16}
 
 
-def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16():
+@pytest.mark.parametrize("amx", [False, True])
+def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch, amx):
+    """Without AMX the stem and the stages narrower than BF16_MIN_CHANNELS stay fp32; with AMX (forced
+    here, so both rules are checked on any CPU) the stem runs in bf16 (``frontends._stem_bf16``)."""
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
     model = tiny_model("Video", frontend_widths=(8, 16, 32, 64)).train()
     frontend = model.encoder_vid.frontend
     dtypes = {}
@@ -115,23 +121,46 @@ def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16():
             dtypes.setdefault(name, output.dtype)
         return hook
 
-    frontend.frontend3D[0].register_forward_hook(record("stem"))
+    def record_input(name):
+        def hook(module, inputs) -> None:
+            dtypes.setdefault(name, inputs[0].dtype)
+        return hook
+
+    frontend.frontend3D[1].register_forward_pre_hook(record_input("stem"))  # the stem conv's output
     for i in range(1, 5):
         getattr(frontend.trunk, f"layer{i}")[0].conv1.register_forward_hook(record(f"layer{i}"))
     batch = random_batch()
+    stem = torch.bfloat16 if amx else torch.float32
     with torch.autocast("cpu", dtype=torch.bfloat16):
         model.encode(*_inputs("Video", batch))
     assert BF16_MIN_CHANNELS == 32
-    assert dtypes == {"stem": torch.float32, "layer1": torch.float32, "layer2": torch.float32,
+    assert dtypes == {"stem": stem, "layer1": torch.float32, "layer2": torch.float32,
                       "layer3": torch.bfloat16, "layer4": torch.bfloat16}
-    set_bf16_min_channels(model, None)  # plain autocast in the trunk (the stem stays fp32)
+    set_bf16_min_channels(model, None)  # plain autocast in the trunk (the stem follows its own rule)
     assert all(m.bf16_min_channels is None for m in model.modules() if isinstance(m, ResNet2dTrunk))
     dtypes.clear()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         model.encode(*_inputs("Video", batch))
-    assert dtypes["stem"] == torch.float32 and dtypes["layer1"] == torch.bfloat16
+    assert dtypes["stem"] == stem and dtypes["layer1"] == torch.bfloat16
     with pytest.raises(ValueError, match="min_channels"):
         set_bf16_min_channels(model, -1)
+
+
+def test_frame_stacked_bf16_stem_is_the_3d_convolution():
+    """``_stem_bf16`` computes conv3d's sums (temporal zero padding included) in bf16, channels-last."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv3d(1, 8, (5, 7, 7), (1, 2, 2), (2, 3, 3), bias=False)
+    video = torch.randn(2, 6, 20, 20)
+    with torch.no_grad():  # bf16-exact inputs: only accumulation order and the output rounding differ
+        conv.weight.copy_(conv.weight.bfloat16().float())
+        video = video.bfloat16().float()
+        want = F.conv3d(video.unsqueeze(1), conv.weight, None, conv.stride, conv.padding)
+        got = _stem_bf16(conv, video)
+    assert got.dtype == torch.bfloat16 and got.shape == want.shape
+    assert got.is_contiguous(memory_format=torch.channels_last_3d)
+    assert float((got.float() - want).abs().max()) <= 2 ** -7 * float(want.abs().max())
+    with pytest.raises(ValueError, match="frame-stacked stem"):
+        _stem_bf16(torch.nn.Conv3d(1, 8, (3, 7, 7), (2, 2, 2), (1, 3, 3), bias=False), video)
 
 
 def test_bf16_weights_without_autocast_still_run():
