@@ -15,8 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from avsr_lightning.models import ARCHITECTURES, ResNet2dTrunk
-from avsr_lightning.models import precision
+from avsr_lightning.models import ARCHITECTURES, ResNet2dTrunk, precision
 from avsr_lightning.models.frontends import _stem_bf16
 from avsr_lightning.models.precision import BF16_MIN_CHANNELS, set_bf16_min_channels
 
