@@ -124,20 +124,20 @@ class VideoFrontend(nn.Module):
 
         The 3-D stem runs in float32, also under autocast: its input has one channel, and bf16 convolutions
         with so few input channels are several times slower than fp32 on CPUs without AMX (profiled,
-        docs/models.md "Speed"). On CPUs with AMX it runs in bf16 under bf16 autocast (:func:`_stem_bf16`,
-        reference padding only). The trunk applies its own per-stage rule (``bf16_min_channels``).
+        docs/models.md "Speed"). On CPUs with AMX it runs in bf16 under bf16 autocast (:func:`_stem_bf16`).
+        The trunk applies its own per-stage rule (``bf16_min_channels``).
         """
         b, t = video.shape[:2]
         conv, bn, act, pool = self.frontend3D
         channels_last = self.trunk.channels_last_stages > 0
-        if lengths is None and bf16_stem(video):
-            x = _pool_frames(pool, act(bn(_stem_bf16(conv, video))), channels_last)
-            return self.trunk(x).view(b, t, -1)
+        stem_bf16 = bf16_stem(video)
         x = island_float(video.unsqueeze(1))  # (B, 1, T, H, W); fp32 under autocast
-        with fp32_island(x):
-            if lengths is None:  # frames for the per-frame 2-D trunk
-                x = _pool_frames(pool, act(masked_batch_norm(bn, conv(x), None)), channels_last)
-        if lengths is None:
+        if lengths is None:  # frames for the per-frame 2-D trunk
+            if stem_bf16:
+                x = _pool_frames(pool, act(bn(_stem_bf16(conv, video))), channels_last)
+            else:
+                with fp32_island(x):
+                    x = _pool_frames(pool, act(masked_batch_norm(bn, conv(x), None)), channels_last)
             return self.trunk(x).view(b, t, -1)
         # mask_padding: after the temporal conv, frames are independent (BatchNorm, Swish, the (1, 3, 3)
         # pool and the 2-D trunk), so running them on the valid frames only gives the same valid outputs
@@ -150,7 +150,10 @@ class VideoFrontend(nn.Module):
         if index.numel() == 0:  # an all-empty batch: nothing to normalise
             return out.view(b, t, -1)
         with fp32_island(x):
-            x = conv(x * valid.view(b, 1, t, 1, 1).to(x.dtype))  # (B, C, T, H', W')
+            if stem_bf16:
+                x = _stem_bf16(conv, video * valid.view(b, t, 1, 1).to(video.dtype))  # (B, C, T, H', W')
+            else:
+                x = conv(x * valid.view(b, 1, t, 1, 1).to(x.dtype))
             # valid frames only, gathered channels-last in one copy: (N, H', W', C) -> (N, C, 1, H', W') view
             frames = x.permute(0, 2, 3, 4, 1)[valid].permute(0, 3, 1, 2).unsqueeze(2)
             frames = _pool_channels_last(pool, act(bn(frames)).squeeze(2), channels_last)

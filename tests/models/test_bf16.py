@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from avsr_lightning.models import ARCHITECTURES, ResNet2dTrunk, precision
-from avsr_lightning.models.frontends import _stem_bf16
+from avsr_lightning.models.frontends import VideoFrontend, _stem_bf16
 from avsr_lightning.models.precision import BF16_MIN_CHANNELS, set_bf16_min_channels
 
 from ._tiny import random_batch, tiny_model
@@ -160,6 +160,23 @@ def test_frame_stacked_bf16_stem_is_the_3d_convolution():
     assert float((got.float() - want).abs().max()) <= 2 ** -7 * float(want.abs().max())
     with pytest.raises(ValueError, match="frame-stacked stem"):
         _stem_bf16(torch.nn.Conv3d(1, 8, (3, 7, 7), (2, 2, 2), (1, 3, 3), bias=False), video)
+
+
+def test_bf16_stem_on_the_mask_padding_path(monkeypatch):
+    """With ``mask_padding`` lengths the bf16 stem still leaves padding out: a padded utterance's valid
+    frames come out as when it is alone, and padded frames as zeros."""
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: True)
+    torch.manual_seed(0)
+    frontend = VideoFrontend((8, 16, 32, 64)).eval()
+    seen = []
+    frontend.frontend3D[1].register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].dtype))
+    video, lengths = torch.randn(3, 7, 44, 44), torch.tensor([7, 5, 3])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        both = frontend(video, lengths).float()
+        alone = frontend(video[1:2, :5], lengths[1:2]).float()
+    assert seen == [torch.bfloat16, torch.bfloat16]
+    torch.testing.assert_close(both[1, :5], alone[0], rtol=0, atol=1e-6)
+    assert both[1, 5:].abs().max() == 0 and both[2, 3:].abs().max() == 0
 
 
 def test_bf16_weights_without_autocast_still_run():
