@@ -155,40 +155,49 @@ def bench_arch(arch: str, kwargs: dict, device: torch.device, repeats: int, warm
                     "lengths": data["video_lengths"].tolist(), "model_kwargs": kwargs,
                     "params": sum(p.numel() for p in model.parameters())}
     state = {k: v.clone() for k, v in model.state_dict().items()}  # BN running stats move every step
-    for precision in PRECISIONS:
+    prepared: dict = {}
+    for precision in PRECISIONS:  # FLOPs, warm-up and the compared loss, one precision after the other
         model.load_state_dict(state)
         counter = DtypeFlopCounter()
         with counter:
             step(precision)
-        flops = counter.get_total_flops()
-        by_dtype = {k: round(v / 1e9, 2) for k, v in sorted(counter.by_dtype.items())}
-        floor_s = sum(v / 1e9 / peaks.get(k, peaks["float32"]) for k, v in counter.by_dtype.items())
         for _ in range(warmup):
             step(precision)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         model.load_state_dict(state)
         loss = step(precision)  # the compared loss: same weights and RNG in both precisions
-        times, cpu_times = [], []
-        for _ in range(repeats):
+        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+        prepared[precision] = (counter, loss, peak_mb)
+    # timed steps alternate between the precisions, so a slow phase of a shared machine hits both alike and
+    # the ratio is measured side by side (the steps' own BatchNorm updates do not change their cost)
+    times: dict = {p: [] for p in PRECISIONS}
+    cpu_times: dict = {p: [] for p in PRECISIONS}
+    for _ in range(repeats):
+        for precision in PRECISIONS:
             _sync(device)
             start, cpu_start = time.perf_counter(), time.process_time()
             step(precision)
             _sync(device)
-            times.append((time.perf_counter() - start) * 1000.0)
-            cpu_times.append((time.process_time() - cpu_start) * 1000.0)
-        median = statistics.median(times)
+            times[precision].append((time.perf_counter() - start) * 1000.0)
+            cpu_times[precision].append((time.process_time() - cpu_start) * 1000.0)
+    for precision in PRECISIONS:
+        counter, loss, peak_mb = prepared[precision]
+        flops = counter.get_total_flops()
+        by_dtype = {k: round(v / 1e9, 2) for k, v in sorted(counter.by_dtype.items())}
+        floor_s = sum(v / 1e9 / peaks.get(k, peaks["float32"]) for k, v in counter.by_dtype.items())
+        median = statistics.median(times[precision])
         entry = {
-            "step_ms_median": round(median, 1), "step_ms_min": round(min(times), 1),
-            "step_ms_all": [round(t, 1) for t in times],
-            "process_cpu_ms_median": round(statistics.median(cpu_times), 1),
+            "step_ms_median": round(median, 1), "step_ms_min": round(min(times[precision]), 1),
+            "step_ms_all": [round(t, 1) for t in times[precision]],
+            "process_cpu_ms_median": round(statistics.median(cpu_times[precision]), 1),
             "gflop": round(flops / 1e9, 2), "gflop_by_dtype": by_dtype,
             "achieved_gflops": round(flops / 1e9 / (median / 1000.0), 1),
             "floor_ms": round(floor_s * 1000.0, 1), "fraction_of_floor": round(floor_s * 1000.0 / median, 3),
             "loss": round(float(loss), 5),
         }
-        if device.type == "cuda":
-            entry["peak_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        if peak_mb is not None:
+            entry["peak_memory_mb"] = round(peak_mb, 1)
         result[precision] = entry
     fp32, bf16 = result["fp32"], result["bf16-mixed"]
     bf16["loss_rel_diff"] = round(abs(bf16["loss"] - fp32["loss"]) / max(abs(fp32["loss"]), 1e-12), 5)
@@ -215,7 +224,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
     parser.add_argument("--sizes", default="default", choices=("default", "demo", "tiny"))
-    parser.add_argument("--repeats", type=int, default=3, help="timed steps per precision (median reported)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per precision, alternating fp32 and bf16 (median reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--batch", type=int, default=None, help="default: 4 (default sizes), 8 (demo/tiny)")
     parser.add_argument("--frames", type=int, default=None, help="default: 75 (default sizes), 58 (demo/tiny)")
