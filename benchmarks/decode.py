@@ -51,13 +51,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from machine_peak import gemm_peak  # noqa: E402  (benchmarks/machine_peak.py)
+
 import avsr_lightning  # noqa: E402
 from avsr_lightning.allocator import retain_freed_memory  # noqa: E402
 from avsr_lightning.decoding import precision  # noqa: E402
 from avsr_lightning.decoding.api import beam_search_from_features  # noqa: E402
 from avsr_lightning.models import ARCHITECTURES  # noqa: E402
 from avsr_lightning.models.rnnlm import RNNLM  # noqa: E402
-from machine_peak import gemm_peak  # noqa: E402  (benchmarks/machine_peak.py)
 
 VOCAB, SOS, EOS, BLANK = 41, 40, 40, 0
 QUICK_SIZES = dict(d_model=32, heads=2, encoder_layers=2, ffn_dim=64, decoder_layers=2, decoder_ffn_dim=64,

@@ -40,10 +40,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from machine_peak import gemm_peak  # benchmarks/machine_peak.py: the one GEMM-peak probe
 from torch.utils.flop_counter import FlopCounterMode
 
 from avsr_lightning.allocator import retain_freed_memory
-from machine_peak import gemm_peak  # benchmarks/machine_peak.py: the one GEMM-peak probe
 
 ARCHS = ("AVRelScore", "VCAFE", "Conformer", "Audio", "Video")
 REPO = Path(__file__).resolve().parents[1]
