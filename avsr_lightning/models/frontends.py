@@ -55,10 +55,11 @@ def _stem_bf16(conv: nn.Conv3d, video: Tensor) -> Tensor:
     """The stem's 3-D convolution in bf16 as one 2-D convolution per frame whose input channels are the
     frame and its temporal neighbours (the kernel's taps): (B, T, H, W) -> (B, C, T, H', W').
 
-    Only under bf16 autocast on CPUs with AMX (:func:`~avsr_lightning.models.precision.bf16_stem`): there
-    the bf16 kernel of this form runs ~3x faster forward than the float32 ``conv3d`` (which stays the path
-    everywhere else), and its output comes out channels-last, so the frame cut of :func:`_frames` is a view
-    instead of a copy. The same sums as ``conv3d`` (zero temporal padding included), in bf16.
+    Only without autograd, under bf16 autocast, on CPUs with AMX
+    (:func:`~avsr_lightning.models.precision.bf16_stem`): there the bf16 kernel of this form runs ~3x faster
+    forward than the float32 ``conv3d`` (which stays the path everywhere else), and its output comes out
+    channels-last, so the frame cut of :func:`_frames` is a view instead of a copy. The same sums as
+    ``conv3d`` (zero temporal padding included), in bf16.
     """
     kt, pt = conv.kernel_size[0], conv.padding[0]
     if (conv.in_channels != 1 or conv.stride[0] != 1 or kt != 2 * pt + 1 or conv.groups != 1
@@ -124,7 +125,8 @@ class VideoFrontend(nn.Module):
 
         The 3-D stem runs in float32, also under autocast: its input has one channel, and bf16 convolutions
         with so few input channels are several times slower than fp32 on CPUs without AMX (profiled,
-        docs/models.md "Speed"). On CPUs with AMX it runs in bf16 under bf16 autocast (:func:`_stem_bf16`).
+        docs/models.md "Speed"). On CPUs with AMX it runs in bf16 under bf16 autocast when no gradient is
+        recorded (decoding, validation; :func:`_stem_bf16`).
         The trunk applies its own per-stage rule (``bf16_min_channels``).
         """
         b, t = video.shape[:2]

@@ -52,9 +52,13 @@ def cpu_has_amx() -> bool:
 
 
 def bf16_stem(like: Tensor) -> bool:
-    """Whether the video stem runs in bf16 for ``like`` (the video): under bf16 autocast on a CPU with AMX,
-    as a frame-stacked 2-D convolution (``frontends._stem_bf16``). Elsewhere it is a float32 island."""
-    return like.device.type == "cpu" and autocast_dtype(like) == torch.bfloat16 and cpu_has_amx()
+    """Whether the video stem runs in bf16 for ``like`` (the video): without autograd (decoding, validation,
+    test) under bf16 autocast on a CPU with AMX, as a frame-stacked 2-D convolution (``frontends._stem_bf16``).
+    Elsewhere it is a float32 island. Not in training: there the backward through the stem's BatchNorm,
+    Swish and pool in bf16 moved the stem's weight gradient ~4x further from fp32 than the island does
+    (docs/models.md "Speed")."""
+    return (like.device.type == "cpu" and not torch.is_grad_enabled() and autocast_dtype(like) == torch.bfloat16
+            and cpu_has_amx())
 
 
 def bf16_allowed(channels: int, min_channels: int | None) -> bool:

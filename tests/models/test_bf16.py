@@ -106,10 +106,11 @@ def test_audio_first_conv_fp32_then_bf16():
     assert dtypes == {"conv1": torch.float32, "layer1": torch.bfloat16}
 
 
-@pytest.mark.parametrize("amx", [False, True])
-def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch, amx):
+@pytest.mark.parametrize("amx, grad", [(False, True), (False, False), (True, True), (True, False)])
+def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch, amx, grad):
     """Without AMX the stem and the stages narrower than BF16_MIN_CHANNELS stay fp32; with AMX (forced
-    here, so both rules are checked on any CPU) the stem runs in bf16 (``frontends._stem_bf16``)."""
+    here, so both rules are checked on any CPU) the stem runs in bf16 when no gradient is recorded
+    (``frontends._stem_bf16``), and stays fp32 in training."""
     monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
     model = tiny_model("Video", frontend_widths=(8, 16, 32, 64)).train()
     frontend = model.encoder_vid.frontend
@@ -129,8 +130,8 @@ def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch,
     for i in range(1, 5):
         getattr(frontend.trunk, f"layer{i}")[0].conv1.register_forward_hook(record(f"layer{i}"))
     batch = random_batch()
-    stem = torch.bfloat16 if amx else torch.float32
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    stem = torch.bfloat16 if amx and not grad else torch.float32
+    with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=torch.bfloat16):
         model.encode(*_inputs("Video", batch))
     assert BF16_MIN_CHANNELS == 32
     assert dtypes == {"stem": stem, "layer1": torch.float32, "layer2": torch.float32,
@@ -138,7 +139,7 @@ def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch,
     set_bf16_min_channels(model, None)  # plain autocast in the trunk (the stem follows its own rule)
     assert all(m.bf16_min_channels is None for m in model.modules() if isinstance(m, ResNet2dTrunk))
     dtypes.clear()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=torch.bfloat16):
         model.encode(*_inputs("Video", batch))
     assert dtypes["stem"] == stem and dtypes["layer1"] == torch.bfloat16
     with pytest.raises(ValueError, match="min_channels"):
