@@ -15,7 +15,7 @@ from torch.nn.modules.utils import _triple
 
 from .activations import Swish
 from .masking import lengths_to_mask, masked_batch_norm
-from .precision import BF16_MIN_CHANNELS, bf16_stem, fp32_island, island_float
+from .precision import BF16_MIN_CHANNELS, fp32_island, island_float, stacked_stem_dtype
 from .resnet import DEFAULT_WIDTHS, ResNet1dTrunk, ResNet2dTrunk
 
 #: Audio samples per video frame (16 kHz / 25 fps).
@@ -51,15 +51,15 @@ def _frames(x: Tensor) -> Tensor:
     return _FramesChannelsLast.apply(x)
 
 
-def _stem_bf16(conv: nn.Conv3d, video: Tensor) -> Tensor:
-    """The stem's 3-D convolution in bf16 as one 2-D convolution per frame whose input channels are the
-    frame and its temporal neighbours (the kernel's taps): (B, T, H, W) -> (B, C, T, H', W').
+def _stem_stacked(conv: nn.Conv3d, video: Tensor, dtype: torch.dtype) -> Tensor:
+    """The stem's 3-D convolution as one 2-D convolution per frame whose input channels are the frame and
+    its temporal neighbours (the kernel's taps), in ``dtype``: (B, T, H, W) -> (B, C, T, H', W').
 
-    Only without autograd, under bf16 autocast, on CPUs with AMX
-    (:func:`~avsr_lightning.models.precision.bf16_stem`): there the bf16 kernel of this form runs ~3x faster
-    forward than the float32 ``conv3d`` (which stays the path everywhere else), and its output comes out
-    channels-last, so the frame cut of :func:`_frames` is a view instead of a copy. The same sums as
-    ``conv3d`` (zero temporal padding included), in bf16.
+    Used for inference under bf16 autocast on CPU (:func:`~avsr_lightning.models.precision.stacked_stem_dtype`):
+    on CPUs with AMX its bf16 kernel runs ~3x faster forward than the float32 ``conv3d``, elsewhere its fp32
+    form is ~1.4x faster than ``conv3d`` with its frame cut. Either way the output comes out channels-last,
+    so the frame cut of :func:`_frames` is a view instead of a copy. The same sums as ``conv3d`` (zero
+    temporal padding included), in another order.
     """
     kt, pt = conv.kernel_size[0], conv.padding[0]
     if (conv.in_channels != 1 or conv.stride[0] != 1 or kt != 2 * pt + 1 or conv.groups != 1
@@ -67,9 +67,9 @@ def _stem_bf16(conv: nn.Conv3d, video: Tensor) -> Tensor:
         raise ValueError(f"the frame-stacked stem needs one input channel, temporal stride 1, 'same' temporal "
                          f"padding, no dilation, groups or bias; got {conv}")
     b, t, h, w = video.shape
-    padded = F.pad(video.to(torch.bfloat16), (0, 0, 0, 0, pt, pt))  # (B, T + 2 pt, H, W)
+    padded = F.pad(video.to(dtype), (0, 0, 0, 0, pt, pt))  # (B, T + 2 pt, H, W)
     taps = padded.unfold(1, kt, 1).reshape(b * t, h, w, kt).permute(0, 3, 1, 2)  # channels-last frames
-    weight = conv.weight[:, 0].to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    weight = conv.weight[:, 0].to(dtype).contiguous(memory_format=torch.channels_last)
     out = F.conv2d(taps, weight, None, conv.stride[1:], conv.padding[1:])  # (B*T, C, H', W') channels-last
     c, ho, wo = out.shape[1:]
     return out.permute(0, 2, 3, 1).reshape(b, t, ho, wo, c).permute(0, 4, 1, 2, 3)  # channels_last_3d
@@ -125,21 +125,22 @@ class VideoFrontend(nn.Module):
 
         The 3-D stem runs in float32, also under autocast: its input has one channel, and bf16 convolutions
         with so few input channels are several times slower than fp32 on CPUs without AMX (profiled,
-        docs/models.md "Speed"). On CPUs with AMX it runs in bf16 under bf16 autocast when no gradient is
-        recorded (decoding, validation; :func:`_stem_bf16`).
+        docs/models.md "Speed"). When no gradient is recorded (decoding, validation) under bf16 autocast on CPU
+        it runs in its frame-stacked form (:func:`_stem_stacked`), in bf16 on CPUs with AMX.
         The trunk applies its own per-stage rule (``bf16_min_channels``).
         """
         b, t = video.shape[:2]
         conv, bn, act, pool = self.frontend3D
         channels_last = self.trunk.channels_last_stages > 0
-        stem_bf16 = bf16_stem(video)
+        stacked = stacked_stem_dtype(video)
         x = island_float(video.unsqueeze(1))  # (B, 1, T, H, W); fp32 under autocast
         if lengths is None:  # frames for the per-frame 2-D trunk
-            if stem_bf16:
-                x = _pool_frames(pool, act(bn(_stem_bf16(conv, video))), channels_last)
+            if stacked == torch.bfloat16:
+                x = _pool_frames(pool, act(bn(_stem_stacked(conv, video, stacked))), channels_last)
             else:
                 with fp32_island(x):
-                    x = _pool_frames(pool, act(masked_batch_norm(bn, conv(x), None)), channels_last)
+                    x = _stem_stacked(conv, x[:, 0], stacked) if stacked is not None else conv(x)
+                    x = _pool_frames(pool, act(masked_batch_norm(bn, x, None)), channels_last)
             return self.trunk(x).view(b, t, -1)
         # mask_padding: after the temporal conv, frames are independent (BatchNorm, Swish, the (1, 3, 3)
         # pool and the 2-D trunk), so running them on the valid frames only gives the same valid outputs
@@ -152,10 +153,8 @@ class VideoFrontend(nn.Module):
         if index.numel() == 0:  # an all-empty batch: nothing to normalise
             return out.view(b, t, -1)
         with fp32_island(x):
-            if stem_bf16:
-                x = _stem_bf16(conv, video * valid.view(b, t, 1, 1).to(video.dtype))  # (B, C, T, H', W')
-            else:
-                x = conv(x * valid.view(b, 1, t, 1, 1).to(x.dtype))
+            x = x * valid.view(b, 1, t, 1, 1).to(x.dtype)
+            x = _stem_stacked(conv, x[:, 0], stacked) if stacked is not None else conv(x)  # (B, C, T, H', W')
             # valid frames only, gathered channels-last in one copy: (N, H', W', C) -> (N, C, 1, H', W') view
             frames = x.permute(0, 2, 3, 4, 1)[valid].permute(0, 3, 1, 2).unsqueeze(2)
             frames = _pool_channels_last(pool, act(bn(frames)).squeeze(2), channels_last)

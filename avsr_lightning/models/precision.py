@@ -51,14 +51,16 @@ def cpu_has_amx() -> bool:
     return bool(probe()) if probe is not None else False
 
 
-def bf16_stem(like: Tensor) -> bool:
-    """Whether the video stem runs in bf16 for ``like`` (the video): without autograd (decoding, validation,
-    test) under bf16 autocast on a CPU with AMX, as a frame-stacked 2-D convolution (``frontends._stem_bf16``).
-    Elsewhere it is a float32 island. Not in training: there the backward through the stem's BatchNorm,
-    Swish and pool in bf16 moved the stem's weight gradient ~4x further from fp32 than the island does
-    (docs/models.md "Speed")."""
-    return (like.device.type == "cpu" and not torch.is_grad_enabled() and autocast_dtype(like) == torch.bfloat16
-            and cpu_has_amx())
+def stacked_stem_dtype(like: Tensor) -> torch.dtype | None:
+    """The dtype of the frame-stacked video stem (``frontends._stem_stacked``) for ``like`` (the video), or
+    None for the reference ``conv3d``. Only without autograd (decoding, validation, test) under bf16 autocast
+    on CPU, where the answers are not the reference's bits anyway: bf16 on CPUs with AMX, float32 elsewhere
+    (the fp32 stacked form is faster too and skips the frame-cut copy; the bf16 ``conv3d`` is slow without
+    AMX). Not in training: there the backward through the stem's BatchNorm, Swish and pool in bf16 moved the
+    stem's weight gradient ~4x further from fp32 than the island does (docs/models.md "Speed")."""
+    if like.device.type != "cpu" or torch.is_grad_enabled() or autocast_dtype(like) != torch.bfloat16:
+        return None
+    return torch.bfloat16 if cpu_has_amx() else torch.float32
 
 
 def bf16_allowed(channels: int, min_channels: int | None) -> bool:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from avsr_lightning.models import ARCHITECTURES, ResNet2dTrunk, precision
-from avsr_lightning.models.frontends import VideoFrontend, _stem_bf16
+from avsr_lightning.models.frontends import VideoFrontend, _stem_stacked
 from avsr_lightning.models.precision import BF16_MIN_CHANNELS, set_bf16_min_channels
 
 from ._tiny import random_batch, tiny_model
@@ -108,9 +108,9 @@ def test_audio_first_conv_fp32_then_bf16():
 
 @pytest.mark.parametrize("amx, grad", [(False, True), (False, False), (True, True), (True, False)])
 def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch, amx, grad):
-    """Without AMX the stem and the stages narrower than BF16_MIN_CHANNELS stay fp32; with AMX (forced
-    here, so both rules are checked on any CPU) the stem runs in bf16 when no gradient is recorded
-    (``frontends._stem_bf16``), and stays fp32 in training."""
+    """The stages narrower than BF16_MIN_CHANNELS stay fp32. The stem stays the fp32 ``conv3d`` in training;
+    when no gradient is recorded it runs frame-stacked (``frontends._stem_stacked``), in bf16 with AMX and in
+    fp32 without (AMX is forced here, so both rules are checked on any CPU)."""
     monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
     model = tiny_model("Video", frontend_widths=(8, 16, 32, 64)).train()
     frontend = model.encoder_vid.frontend
@@ -127,6 +127,7 @@ def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch,
         return hook
 
     frontend.frontend3D[1].register_forward_pre_hook(record_input("stem"))  # the stem conv's output
+    frontend.frontend3D[0].register_forward_hook(record("conv3d"))
     for i in range(1, 5):
         getattr(frontend.trunk, f"layer{i}")[0].conv1.register_forward_hook(record(f"layer{i}"))
     batch = random_batch()
@@ -134,8 +135,9 @@ def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch,
     with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=torch.bfloat16):
         model.encode(*_inputs("Video", batch))
     assert BF16_MIN_CHANNELS == 32
+    conv3d = {"conv3d": torch.float32} if grad else {}
     assert dtypes == {"stem": stem, "layer1": torch.float32, "layer2": torch.float32,
-                      "layer3": torch.bfloat16, "layer4": torch.bfloat16}
+                      "layer3": torch.bfloat16, "layer4": torch.bfloat16, **conv3d}
     set_bf16_min_channels(model, None)  # plain autocast in the trunk (the stem follows its own rule)
     assert all(m.bf16_min_channels is None for m in model.modules() if isinstance(m, ResNet2dTrunk))
     dtypes.clear()
@@ -146,8 +148,9 @@ def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch,
         set_bf16_min_channels(model, -1)
 
 
-def test_frame_stacked_bf16_stem_is_the_3d_convolution():
-    """``_stem_bf16`` computes conv3d's sums (temporal zero padding included) in bf16, channels-last."""
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_frame_stacked_stem_is_the_3d_convolution(dtype):
+    """``_stem_stacked`` computes conv3d's sums (temporal zero padding included) in ``dtype``, channels-last."""
     torch.manual_seed(0)
     conv = torch.nn.Conv3d(1, 8, (5, 7, 7), (1, 2, 2), (2, 3, 3), bias=False)
     video = torch.randn(2, 6, 20, 20)
@@ -155,18 +158,20 @@ def test_frame_stacked_bf16_stem_is_the_3d_convolution():
         conv.weight.copy_(conv.weight.bfloat16().float())
         video = video.bfloat16().float()
         want = F.conv3d(video.unsqueeze(1), conv.weight, None, conv.stride, conv.padding)
-        got = _stem_bf16(conv, video)
-    assert got.dtype == torch.bfloat16 and got.shape == want.shape
+        got = _stem_stacked(conv, video, dtype)
+    assert got.dtype == dtype and got.shape == want.shape
     assert got.is_contiguous(memory_format=torch.channels_last_3d)
-    assert float((got.float() - want).abs().max()) <= 2 ** -7 * float(want.abs().max())
+    tolerance = 2 ** -7 if dtype == torch.bfloat16 else 1e-6
+    assert float((got.float() - want).abs().max()) <= tolerance * float(want.abs().max())
     with pytest.raises(ValueError, match="frame-stacked stem"):
-        _stem_bf16(torch.nn.Conv3d(1, 8, (3, 7, 7), (2, 2, 2), (1, 3, 3), bias=False), video)
+        _stem_stacked(torch.nn.Conv3d(1, 8, (3, 7, 7), (2, 2, 2), (1, 3, 3), bias=False), video, dtype)
 
 
-def test_bf16_stem_on_the_mask_padding_path(monkeypatch):
-    """With ``mask_padding`` lengths the bf16 stem still leaves padding out: a padded utterance's valid
-    frames come out as when it is alone, and padded frames as zeros."""
-    monkeypatch.setattr(precision, "cpu_has_amx", lambda: True)
+@pytest.mark.parametrize("amx", [False, True])
+def test_stacked_stem_on_the_mask_padding_path(monkeypatch, amx):
+    """With ``mask_padding`` lengths the frame-stacked stem still leaves padding out: a padded utterance's
+    valid frames come out as when it is alone, and padded frames as zeros."""
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
     torch.manual_seed(0)
     frontend = VideoFrontend((8, 16, 32, 64)).eval()
     seen = []
@@ -175,7 +180,7 @@ def test_bf16_stem_on_the_mask_padding_path(monkeypatch):
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         both = frontend(video, lengths).float()
         alone = frontend(video[1:2, :5], lengths[1:2]).float()
-    assert seen == [torch.bfloat16, torch.bfloat16]
+    assert seen == [torch.bfloat16 if amx else torch.float32] * 2
     torch.testing.assert_close(both[1, :5], alone[0], rtol=0, atol=1e-6)
     assert both[1, 5:].abs().max() == 0 and both[2, 3:].abs().max() == 0
 
