@@ -30,6 +30,9 @@ from .scorers import SearchContext
 
 #: self-attention cache capacity grows in steps of this many positions
 CHUNK = 16
+#: reduced-precision source attention over at least this many utterances runs as two batched products
+#: (``_source_attend``) instead of the fused kernel
+PRODUCT_ATTENTION_MIN_GROUPS = 8
 
 
 def supports(decoder: nn.Module) -> bool:
@@ -164,7 +167,7 @@ class CachedAttentionScorer:
         if row_slot is not None:  # live rows -> their slots of the (utterance, beam) grid
             q = q.new_zeros(groups * self.beam, att.h, att.d_k).index_copy_(0, row_slot, q)
         q = q.view(groups, self.beam, att.h, att.d_k).transpose(1, 2)  # (A, H, beam, dk)
-        ctx = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mask)  # (A, H, beam, dk)
+        ctx = _source_attend(q, kv[0], kv[1], mask)  # (A, H, beam, dk)
         ctx = ctx.transpose(1, 2).reshape(groups * self.beam, -1)
         if row_slot is not None:
             ctx = ctx.index_select(0, row_slot)
@@ -230,6 +233,22 @@ class CachedAttentionScorer:
         mem_kv = [(k.index_select(0, keep_utt), v.index_select(0, keep_utt)) for k, v in state["mem_kv"]]
         mask = None if state["mask"] is None else state["mask"].index_select(0, keep_utt)
         return {**state, "mem_kv": mem_kv, "mask": mask}
+
+
+def _source_attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+    """Attention of every hypothesis over its utterance's memory: q (A, H, beam, dk), k/v (A, H, T, dk).
+
+    In float32 this is ``scaled_dot_product_attention`` (batched and one-at-a-time decoding then give the
+    same bits). In bf16 over many utterances (>= :data:`PRODUCT_ATTENTION_MIN_GROUPS`) the fused CPU kernel
+    is ~2x slower than two batched products (profiled, docs/decoding.md), so the scores are one bf16 product,
+    the masked softmax is taken in float32 and its bf16 weights meet the values in a second product.
+    """
+    if q.dtype == torch.float32 or q.size(0) < PRODUCT_ATTENTION_MIN_GROUPS:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    scores = torch.matmul(q, k.transpose(-1, -2)).float().mul_(q.size(-1) ** -0.5)  # (A, H, beam, T)
+    if mask is not None:
+        scores.masked_fill_(~mask, float("-inf"))
+    return torch.matmul(torch.softmax(scores, dim=-1).to(v.dtype), v)
 
 
 def _base(t: Tensor) -> Tensor:
