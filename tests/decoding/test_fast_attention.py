@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from avsr_lightning.decoding import fast_attention as fa
 from avsr_lightning.decoding.fast_attention import CachedAttentionScorer, supports
 from avsr_lightning.decoding.scorers import AttentionScorer, SearchContext
 from avsr_lightning.models.decoder import TransformerDecoder
@@ -48,3 +49,22 @@ def test_cached_scorer_equals_decoder_step():
     a, _ = fast.score(yseq, sf, ctx)
     b, _ = slow.score(yseq, ss, ctx)
     torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
+
+
+def test_bf16_source_attention_products_match_the_fused_kernel():
+    """Over >= PRODUCT_ATTENTION_MIN_GROUPS utterances bf16 source attention runs as two products with a
+    float32 softmax: the same attention as the fused kernel (masked frames excluded) to bf16 precision."""
+    g = torch.Generator().manual_seed(0)
+    groups = fa.PRODUCT_ATTENTION_MIN_GROUPS
+    q, k, v = (torch.randn(groups, 2, 5, 8, generator=g).bfloat16() for _ in range(3))
+    k, v = k.repeat(1, 1, 2, 1)[:, :, :7], v.repeat(1, 1, 2, 1)[:, :, :7]
+    mask = (torch.arange(7)[None] < torch.randint(3, 8, (groups,), generator=g)[:, None])[:, None, None, :]
+    got = fa._source_attend(q, k, v, mask).float()
+    want = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
+    torch.testing.assert_close(got, want, rtol=0, atol=0.03)
+    v_masked = v.clone()
+    v_masked[~mask.squeeze(2).unsqueeze(-1).expand_as(v)] = 100.0  # masked frames must not count
+    torch.testing.assert_close(fa._source_attend(q, k, v_masked, mask).float(), got, rtol=0, atol=0)
+    assert torch.equal(fa._source_attend(q[:groups - 1], k[:groups - 1], v[:groups - 1], mask[:groups - 1]),
+                       torch.nn.functional.scaled_dot_product_attention(q[:groups - 1], k[:groups - 1],
+                                                                        v[:groups - 1], attn_mask=mask[:groups - 1]))
