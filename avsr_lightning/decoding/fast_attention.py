@@ -239,11 +239,12 @@ def _source_attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tens
     """Attention of every hypothesis over its utterance's memory: q (A, H, beam, dk), k/v (A, H, T, dk).
 
     In float32 this is ``scaled_dot_product_attention`` (batched and one-at-a-time decoding then give the
-    same bits). In bf16 over many utterances (>= :data:`PRODUCT_ATTENTION_MIN_GROUPS`) the fused CPU kernel
-    is ~2x slower than two batched products (profiled, docs/decoding.md), so the scores are one bf16 product,
-    the masked softmax is taken in float32 and its bf16 weights meet the values in a second product.
+    same bits), and so on GPUs. In bf16 on CPU over many utterances (>= :data:`PRODUCT_ATTENTION_MIN_GROUPS`)
+    the fused kernel is ~2x slower than two batched products (profiled, docs/decoding.md), so the scores are
+    one bf16 product, the masked softmax is taken in float32 and its bf16 weights meet the values in a second
+    product.
     """
-    if q.dtype == torch.float32 or q.size(0) < PRODUCT_ATTENTION_MIN_GROUPS:
+    if q.dtype == torch.float32 or q.device.type != "cpu" or q.size(0) < PRODUCT_ATTENTION_MIN_GROUPS:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     scores = torch.matmul(q, k.transpose(-1, -2)).float().mul_(q.size(-1) ** -0.5)  # (A, H, beam, T)
     if mask is not None:
