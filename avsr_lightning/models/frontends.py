@@ -55,11 +55,11 @@ def _stem_stacked(conv: nn.Conv3d, video: Tensor, dtype: torch.dtype) -> Tensor:
     """The stem's 3-D convolution as one 2-D convolution per frame whose input channels are the frame and
     its temporal neighbours (the kernel's taps), in ``dtype``: (B, T, H, W) -> (B, C, T, H', W').
 
-    Used for inference under bf16 autocast on CPU (:func:`~avsr_lightning.models.precision.stacked_stem_dtype`):
-    on CPUs with AMX its bf16 kernel runs ~3x faster forward than the float32 ``conv3d``, elsewhere its fp32
-    form is ~1.4x faster than ``conv3d`` with its frame cut. Either way the output comes out channels-last,
-    so the frame cut of :func:`_frames` is a view instead of a copy. The same sums as ``conv3d`` (zero
-    temporal padding included), in another order.
+    Used under bf16 autocast on CPU (:func:`~avsr_lightning.models.precision.stacked_stem_dtype`): in fp32 it
+    is ~1.3-1.4x faster than ``conv3d`` with its frame cut (forward, and forward+backward in training); for
+    inference on CPUs with AMX its bf16 kernel runs ~3x faster forward than the fp32 ``conv3d``. Either way
+    the output comes out channels-last, so the frame cut of :func:`_frames` is a view instead of a copy.
+    The same sums as ``conv3d`` (zero temporal padding included), in another order.
     """
     kt, pt = conv.kernel_size[0], conv.padding[0]
     if (conv.in_channels != 1 or conv.stride[0] != 1 or kt != 2 * pt + 1 or conv.groups != 1
@@ -125,8 +125,8 @@ class VideoFrontend(nn.Module):
 
         The 3-D stem runs in float32, also under autocast: its input has one channel, and bf16 convolutions
         with so few input channels are several times slower than fp32 on CPUs without AMX (profiled,
-        docs/models.md "Speed"). When no gradient is recorded (decoding, validation) under bf16 autocast on CPU
-        it runs in its frame-stacked form (:func:`_stem_stacked`), in bf16 on CPUs with AMX.
+        docs/models.md "Speed"). Under bf16 autocast on CPU it runs in its frame-stacked form
+        (:func:`_stem_stacked`): in float32, or in bf16 for inference on CPUs with AMX.
         The trunk applies its own per-stage rule (``bf16_min_channels``).
         """
         b, t = video.shape[:2]

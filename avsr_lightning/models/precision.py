@@ -53,13 +53,16 @@ def cpu_has_amx() -> bool:
 
 def stacked_stem_dtype(like: Tensor) -> torch.dtype | None:
     """The dtype of the frame-stacked video stem (``frontends._stem_stacked``) for ``like`` (the video), or
-    None for the reference ``conv3d``. Only without autograd (decoding, validation, test) under bf16 autocast
-    on CPU, where the answers are not the reference's bits anyway: bf16 on CPUs with AMX, float32 elsewhere
-    (the fp32 stacked form is faster too and skips the frame-cut copy; the bf16 ``conv3d`` is slow without
-    AMX). Not in training: there the backward through the stem's BatchNorm, Swish and pool in bf16 moved the
-    stem's weight gradient ~4x further from fp32 than the island does (docs/models.md "Speed")."""
-    if like.device.type != "cpu" or torch.is_grad_enabled() or autocast_dtype(like) != torch.bfloat16:
+    None for the reference ``conv3d``, which float32 runs keep (their bits are the reference's). Under bf16
+    autocast on CPU, where the answers are not the reference's bits anyway: float32 in training (the stem
+    block forward+backward ~1.3x faster than ``conv3d`` and its frame-cut copies, same fp32 accuracy; in
+    bf16 the backward through the stem's BatchNorm, Swish and pool moved the stem's weight gradient ~4x
+    further from fp32), and without autograd bf16 on CPUs with AMX (~3x faster forward there; the bf16
+    ``conv3d`` is slow everywhere), float32 elsewhere (docs/models.md "Speed")."""
+    if like.device.type != "cpu" or autocast_dtype(like) != torch.bfloat16:
         return None
+    if torch.is_grad_enabled():
+        return torch.float32
     return torch.bfloat16 if cpu_has_amx() else torch.float32
 
 

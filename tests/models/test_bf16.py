@@ -108,9 +108,10 @@ def test_audio_first_conv_fp32_then_bf16():
 
 @pytest.mark.parametrize("amx, grad", [(False, True), (False, False), (True, True), (True, False)])
 def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch, amx, grad):
-    """The stages narrower than BF16_MIN_CHANNELS stay fp32. The stem stays the fp32 ``conv3d`` in training;
-    when no gradient is recorded it runs frame-stacked (``frontends._stem_stacked``), in bf16 with AMX and in
-    fp32 without (AMX is forced here, so both rules are checked on any CPU)."""
+    """The stages narrower than BF16_MIN_CHANNELS stay fp32. Under autocast the stem runs frame-stacked
+    (``frontends._stem_stacked``): in fp32 in training, and when no gradient is recorded in bf16 with AMX,
+    fp32 without (AMX is forced here, so both rules are checked on any CPU). Without autocast it is the
+    reference ``conv3d``."""
     monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
     model = tiny_model("Video", frontend_widths=(8, 16, 32, 64)).train()
     frontend = model.encoder_vid.frontend
@@ -135,9 +136,8 @@ def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch,
     with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=torch.bfloat16):
         model.encode(*_inputs("Video", batch))
     assert BF16_MIN_CHANNELS == 32
-    conv3d = {"conv3d": torch.float32} if grad else {}
     assert dtypes == {"stem": stem, "layer1": torch.float32, "layer2": torch.float32,
-                      "layer3": torch.bfloat16, "layer4": torch.bfloat16, **conv3d}
+                      "layer3": torch.bfloat16, "layer4": torch.bfloat16}
     set_bf16_min_channels(model, None)  # plain autocast in the trunk (the stem follows its own rule)
     assert all(m.bf16_min_channels is None for m in model.modules() if isinstance(m, ResNet2dTrunk))
     dtypes.clear()
@@ -146,6 +146,10 @@ def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch,
     assert dtypes["stem"] == stem and dtypes["layer1"] == torch.bfloat16
     with pytest.raises(ValueError, match="min_channels"):
         set_bf16_min_channels(model, -1)
+    dtypes.clear()
+    with torch.set_grad_enabled(grad):
+        model.encode(*_inputs("Video", batch))
+    assert dtypes["conv3d"] == torch.float32  # fp32 runs: the reference conv3d
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
