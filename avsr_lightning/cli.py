@@ -8,6 +8,7 @@ Always-on callbacks get their own config groups (``checkpoint``, ``lr_monitor``,
 """
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ from avsr_lightning.callbacks import (
     TimeBudgetSchedule,
 )
 from avsr_lightning.callbacks.atomic_checkpoint_io import read_lightning_checkpoint
-from avsr_lightning.elastic_store import init_process_group_for_trainer
+from avsr_lightning.elastic_store import destroy_default_group, init_process_group_for_trainer
 from avsr_lightning.lightning_module import AVSRModule
 
 __all__ = ["AVSRCLI", "main", "data_vocab_size"]
@@ -179,6 +180,8 @@ def main(args: list[str] | None = None) -> AVSRCLI:
     with its own status code."""
     argv = sys.argv[1:] if args is None else list(args)
     retain_freed_memory()  # before the model exists: no page faults for the step's large tensors (allocator.py)
+    atexit.unregister(destroy_default_group)  # once per process, however often main() runs (tests)
+    atexit.register(destroy_default_group)  # a DDP run's process group (gloo too) ends before the interpreter
     if argv and argv[0] == "transcribe":
         from avsr_lightning.transcribe import main as transcribe_main
 
