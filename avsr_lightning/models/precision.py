@@ -8,7 +8,9 @@ default fp32 numerics are untouched (docs/models.md, "Speed").
 
 Some bf16 kernels are slower than their fp32 counterparts on CPUs without AMX: convolutions with very
 few channels (the video stem, whose input has one channel, and 2-D stages narrower than
-:data:`BF16_MIN_CHANNELS`). Those layers stay in float32 under autocast; see :func:`bf16_allowed`.
+:data:`BF16_MIN_CHANNELS`). Those layers stay in float32 under autocast; see :func:`bf16_allowed`. The
+video stem runs in a faster frame-stacked form under autocast, in float32 except for inference on CPUs with
+AMX (:func:`stacked_stem_dtype`).
 """
 from __future__ import annotations
 
