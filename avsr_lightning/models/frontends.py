@@ -75,6 +75,12 @@ def _stem_stacked(conv: nn.Conv3d, video: Tensor, dtype: torch.dtype) -> Tensor:
     return out.permute(0, 2, 3, 1).reshape(b, t, ho, wo, c).permute(0, 4, 1, 2, 3)  # channels_last_3d
 
 
+def _stem_conv(conv: nn.Conv3d, x: Tensor, stacked: torch.dtype | None) -> Tensor:
+    """(B, 1, T, H, W) -> (B, C, T, H', W'): the reference ``conv3d``, or its frame-stacked form in ``stacked``
+    (the dtype :func:`~avsr_lightning.models.precision.stacked_stem_dtype` chose)."""
+    return conv(x) if stacked is None else _stem_stacked(conv, x[:, 0], stacked)
+
+
 def _pool_frames(pool: nn.MaxPool3d, x: Tensor, channels_last: bool) -> Tensor:
     """The stem's (1, 3, 3) max pool applied per frame: (B, C, T, H, W) -> (B*T, C, H', W') frames.
 
@@ -134,13 +140,9 @@ class VideoFrontend(nn.Module):
         channels_last = self.trunk.channels_last_stages > 0
         stacked = stacked_stem_dtype(video)
         x = island_float(video.unsqueeze(1))  # (B, 1, T, H, W); fp32 under autocast
-        if lengths is None:  # frames for the per-frame 2-D trunk
-            if stacked == torch.bfloat16:
-                x = _pool_frames(pool, act(bn(_stem_stacked(conv, video, stacked))), channels_last)
-            else:
-                with fp32_island(x):
-                    x = _stem_stacked(conv, x[:, 0], stacked) if stacked is not None else conv(x)
-                    x = _pool_frames(pool, act(masked_batch_norm(bn, x, None)), channels_last)
+        if lengths is None:  # frames for the per-frame 2-D trunk (a bf16 stem output stays bf16 in the island)
+            with fp32_island(x):
+                x = _pool_frames(pool, act(masked_batch_norm(bn, _stem_conv(conv, x, stacked), None)), channels_last)
             return self.trunk(x).view(b, t, -1)
         # mask_padding: after the temporal conv, frames are independent (BatchNorm, Swish, the (1, 3, 3)
         # pool and the 2-D trunk), so running them on the valid frames only gives the same valid outputs
@@ -153,8 +155,7 @@ class VideoFrontend(nn.Module):
         if index.numel() == 0:  # an all-empty batch: nothing to normalise
             return out.view(b, t, -1)
         with fp32_island(x):
-            x = x * valid.view(b, 1, t, 1, 1).to(x.dtype)
-            x = _stem_stacked(conv, x[:, 0], stacked) if stacked is not None else conv(x)  # (B, C, T, H', W')
+            x = _stem_conv(conv, x * valid.view(b, 1, t, 1, 1).to(x.dtype), stacked)  # (B, C, T, H', W')
             # valid frames only, gathered channels-last in one copy: (N, H', W', C) -> (N, C, 1, H', W') view
             frames = x.permute(0, 2, 3, 4, 1)[valid].permute(0, 3, 1, 2).unsqueeze(2)
             frames = _pool_channels_last(pool, act(bn(frames)).squeeze(2), channels_last)
