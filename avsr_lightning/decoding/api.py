@@ -83,8 +83,10 @@ def beam_search_from_features(model: nn.Module, features: Tensor, lengths: Tenso
     ``eos`` and ``blank``. Returns every ended hypothesis per utterance, best first.
     ``cached_decoder=False`` scores with the generic ``decoder.step`` (same numbers, slower);
     ``compact=False`` scores every beam slot every step (same results, slower; for comparisons);
-    ``fused=False`` scores an LSTM LM with the generic ``RNNLM.step`` and projects the decoder's
-    self-attention q/k/v separately (same numbers, slower; with ``compact=False`` the former search).
+    ``fused=False`` scores an LSTM LM with the generic ``RNNLM.step``, projects the decoder's
+    self-attention q/k/v separately and multiplies by the weights as ``nn.Linear`` stores them instead of
+    their row-major copies (:mod:`.search_weights`) (same numbers, slower; with ``compact=False`` the former
+    search).
     """
     vocab = int(model.vocab_size)
     if lm is not None and lm.vocab_size != vocab:

@@ -9,7 +9,9 @@ the same function with the same weights but:
   attend to it as ``beam`` queries of one attention call (no memory copy per hypothesis);
 - caches each layer's self-attention keys/values of past positions in a preallocated buffer (only the
   new position is projected; reordering beams is one contiguous row gather per layer);
-- embeds only the newest token.
+- embeds only the newest token;
+- multiplies the hypothesis rows by row-major copies of the wide weights (:mod:`.search_weights`: few-row
+  products are faster in that layout).
 
 Numbers equal ``decoder.step`` up to float round-off (tested), so the golden beam-search results hold.
 It relies on the decoder's reference module structure (``embed``, ``decoders[i].self_attn/src_attn/
@@ -25,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import search_weights
 from .row_buckets import padded_rows
 from .scorers import SearchContext
 
@@ -62,14 +65,16 @@ _FUSED: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionar
 
 
 def _fused_weights(linears: tuple[nn.Module, ...]) -> tuple[Tensor, Tensor]:
-    """``[W1; W2; ...]`` and ``[b1; b2; ...]``, cached across searches (a decode call builds new scorers)."""
+    """``[W1; W2; ...]^T`` as a row-major (in, sum of outs) matrix (the layout few-row products are fast
+    in, :mod:`.search_weights`) and ``[b1; b2; ...]``, cached across searches (a decode call builds new
+    scorers)."""
     params = [p for m in linears for p in (m.weight, m.bias) if p is not None]
     key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params) + tuple(map(id, linears))
     hit = _FUSED.get(linears[0])
     if hit is not None and hit[0] == key:
         return hit[1], hit[2]
     with torch.no_grad():
-        weight = torch.cat([m.weight for m in linears], 0)
+        weight = torch.cat([m.weight for m in linears], 0).t().contiguous()
         bias = torch.cat([m.bias if m.bias is not None else m.weight.new_zeros(m.out_features) for m in linears], 0)
     _FUSED[linears[0]] = (key, weight, bias)
     return weight, bias
@@ -92,7 +97,7 @@ class _FusedLinear:
     def __call__(self, x: Tensor) -> list[Tensor]:
         if self.fused:
             x, n = padded_rows(x.to(self.weight.dtype))
-            return list(torch.addmm(self.bias, x, self.weight.t())[:n].split(self.sizes, dim=-1))
+            return list(torch.addmm(self.bias, x, self.weight)[:n].split(self.sizes, dim=-1))
         return [_lin(m, x) for m in self.linears]
 
 
@@ -107,7 +112,7 @@ class CachedAttentionScorer:
     partial = False
 
     def __init__(self, decoder: nn.Module, beam_size: int, name: str = "decoder", fuse: bool = True) -> None:
-        self.decoder, self.beam, self.name = decoder, beam_size, name
+        self.decoder, self.beam, self.name, self.fuse = decoder, beam_size, name, fuse
         self.layers = list(decoder.decoders)
         self.self_proj = [_FusedLinear(layer.self_attn.linear_q, layer.self_attn.linear_k, layer.self_attn.linear_v,
                                        fuse=fuse) for layer in self.layers]
@@ -157,13 +162,13 @@ class CachedAttentionScorer:
         k = buf[:position + 1, :, 0].permute(1, 2, 0, 3)  # (N, H, i+1, dk)
         v = buf[:position + 1, :, 1].permute(1, 2, 0, 3)
         ctx = F.scaled_dot_product_attention(q, k, v)  # all past positions are visible
-        return x + _lin(att.linear_out, ctx.reshape(n, -1))
+        return x + _lin(att.linear_out, ctx.reshape(n, -1), self.fuse)
 
     def _source_attention(self, layer: nn.Module, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None,
                           groups: int, row_slot: Tensor | None) -> Tensor:
         att = layer.src_attn
         n = x.size(0)
-        q = _heads(_lin(att.linear_q, layer.norm2(x)), att.h, att.d_k)  # (N, H, dk)
+        q = _heads(_lin(att.linear_q, layer.norm2(x), self.fuse), att.h, att.d_k)  # (N, H, dk)
         if row_slot is not None:  # live rows -> their slots of the (utterance, beam) grid
             q = q.new_zeros(groups * self.beam, att.h, att.d_k).index_copy_(0, row_slot, q)
         q = q.view(groups, self.beam, att.h, att.d_k).transpose(1, 2)  # (A, H, beam, dk)
@@ -171,7 +176,7 @@ class CachedAttentionScorer:
         ctx = ctx.transpose(1, 2).reshape(groups * self.beam, -1)
         if row_slot is not None:
             ctx = ctx.index_select(0, row_slot)
-        return x + _lin(att.linear_out, ctx.reshape(n, -1))
+        return x + _lin(att.linear_out, ctx.reshape(n, -1), self.fuse)
 
     def _buffers(self, bufs: list[Tensor] | None, n: int, position: int, like: Tensor) -> list[Tensor]:
         # keys/values are stored in the projections' output dtype (bfloat16 on the bf16 path)
@@ -199,8 +204,8 @@ class CachedAttentionScorer:
             x = self._self_attention(i, x, bufs[i], position)
             x = self._source_attention(layer, x, state["mem_kv"][i], state["mask"], groups, row_slot)
             ff = layer.feed_forward  # w_2(relu(w_1 x)); dropout is off when decoding
-            x = x + _lin(ff.w_2, torch.relu(_lin(ff.w_1, layer.norm3(x))))
-        logits = _lin(self.decoder.output_layer, self.decoder.after_norm(x))
+            x = x + _lin(ff.w_2, torch.relu(_lin(ff.w_1, layer.norm3(x), self.fuse)), self.fuse)
+        logits = _lin(self.decoder.output_layer, self.decoder.after_norm(x), self.fuse)
         # log-softmax in float32 whatever the decoder's dtype: the search ranks on these scores
         return torch.log_softmax(logits.float(), dim=-1), {**state, "self_kv": bufs, "filled": position + 1}
 
@@ -257,13 +262,16 @@ def _base(t: Tensor) -> Tensor:
     return t._base if t._base is not None and t._base.is_contiguous() else t
 
 
-def _lin(m: nn.Module, x: Tensor) -> Tensor:
+def _lin(m: nn.Module, x: Tensor, row_major: bool = False) -> Tensor:
     """A linear layer on ``x`` cast to the layer's input dtype. Everything between linear layers (residual
     stream, LayerNorm, softmax) stays float32; on the bf16 path only the matrix products run in bfloat16,
-    and dynamic-quantised layers take float32."""
+    and dynamic-quantised layers take float32. ``row_major``: wide plain layers multiply a 2-D ``x`` by
+    their cached row-major weight (:mod:`.search_weights`; the scorer's ``fuse`` option)."""
     if x.dim() != 2:
         return m(x.to(_param_dtype(m)))
     x, n = padded_rows(x.to(_param_dtype(m)))
+    if row_major and search_weights.uses_row_major(m):
+        return search_weights.linear_2d(m, x)[:n]
     return m(x)[:n]
 
 

@@ -1,16 +1,21 @@
 """The cached attention scorer computes exactly what ``decoder.step`` computes (padded batch, reordering)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from avsr_lightning.decoding import fast_attention as fa
+from avsr_lightning.decoding import search_weights
 from avsr_lightning.decoding.fast_attention import CachedAttentionScorer, supports
 from avsr_lightning.decoding.scorers import AttentionScorer, SearchContext
 from avsr_lightning.models.decoder import TransformerDecoder
 
 
+@pytest.mark.parametrize("row_major_min", [None, 1], ids=["default", "row-major-weights"])
 @torch.no_grad()
-def test_cached_scorer_equals_decoder_step():
+def test_cached_scorer_equals_decoder_step(row_major_min, monkeypatch):
+    if row_major_min is not None:  # the tiny layers are narrower than the default threshold: force the path
+        monkeypatch.setattr(search_weights, "MIN_OUT_FEATURES", row_major_min)
     torch.manual_seed(0)
     dec = TransformerDecoder(vocab_size=9, d_model=32, heads=4, layers=2, ffn_dim=48).eval()
     assert supports(dec) and not supports(torch.nn.Linear(2, 2))

@@ -1,0 +1,39 @@
+"""Row-major copies of the search's weights: the same products as ``nn.Linear``, refreshed when a weight changes."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from avsr_lightning.decoding import search_weights
+
+
+def test_row_major_copy_is_the_transpose_and_is_reused():
+    w = torch.randn(300, 24)
+    kn = search_weights.row_major(w)
+    assert kn.shape == (24, 300) and kn.is_contiguous()
+    assert torch.equal(kn, w.t())
+    assert search_weights.row_major(w) is kn  # cached: no copy per search
+
+
+@torch.no_grad()
+def test_row_major_copy_follows_in_place_weight_updates():
+    """A weight changed in place (an optimizer step, loading a checkpoint) must not be served stale."""
+    lin = nn.Linear(16, 300)
+    before = search_weights.row_major(lin.weight).clone()
+    lin.weight.mul_(2.0)
+    after = search_weights.row_major(lin.weight)
+    assert torch.equal(after, lin.weight.t())
+    assert not torch.equal(after, before)
+    lin.weight.copy_(torch.randn(300, 16))
+    assert torch.equal(search_weights.row_major(lin.weight), lin.weight.t())
+
+
+@torch.no_grad()
+def test_linear_2d_equals_the_module():
+    torch.manual_seed(0)
+    x = torch.randn(40, 64)
+    for lin in (nn.Linear(64, 512), nn.Linear(64, 512, bias=False)):
+        assert search_weights.uses_row_major(lin)
+        torch.testing.assert_close(search_weights.linear_2d(lin, x), lin(x), rtol=1e-6, atol=1e-5)
+    assert not search_weights.uses_row_major(nn.Linear(64, 41))  # narrow output layers keep nn.Linear
+    assert not search_weights.uses_row_major(torch.ao.nn.quantized.dynamic.Linear(64, 512))
