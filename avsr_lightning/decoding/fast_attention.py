@@ -94,11 +94,58 @@ class _FusedLinear:
             self.weight, self.bias = _fused_weights(linears)
             self.sizes = [m.out_features for m in linears]
 
+    def product(self, x: Tensor) -> Tensor:
+        """``[x W1^T + b1 | x W2^T + b2 | ...]`` as one (N, sum of outs) tensor (fused only)."""
+        x, n = padded_rows(x.to(self.weight.dtype))
+        return torch.addmm(self.bias, x, self.weight)[:n]
+
     def __call__(self, x: Tensor) -> list[Tensor]:
         if self.fused:
-            x, n = padded_rows(x.to(self.weight.dtype))
-            return list(torch.addmm(self.bias, x, self.weight)[:n].split(self.sizes, dim=-1))
+            return list(self.product(x).split(self.sizes, dim=-1))
         return [_lin(m, x) for m in self.linears]
+
+
+class _StepLinear:
+    """One linear layer of the beam step, resolved once per search: its input dtype, whether its rows are
+    padded (bf16, :mod:`.row_buckets`), and for wide plain layers the row-major weight
+    (:mod:`.search_weights`). Same numbers as :func:`_lin`; it only skips re-deciding all of that at every
+    call (a beam step makes ~40 such calls, where the Python around a product costs as much as a
+    few-row product's overhead)."""
+
+    __slots__ = ("module", "dtype", "pad", "weight", "bias")
+
+    def __init__(self, m: nn.Module, row_major: bool) -> None:
+        self.module, self.dtype = m, _param_dtype(m)
+        self.pad = self.dtype == torch.bfloat16
+        use = row_major and search_weights.uses_row_major(m)
+        self.weight = search_weights.row_major(m.weight) if use else None
+        self.bias = m.bias if use else None
+
+    def __call__(self, x: Tensor) -> Tensor:
+        x = x.to(self.dtype)
+        n = x.size(0)
+        if self.pad:
+            x, n = padded_rows(x)
+        if self.weight is None:
+            out = self.module(x)
+        elif self.bias is None:
+            out = torch.mm(x, self.weight)
+        else:
+            out = torch.addmm(self.bias, x, self.weight)
+        return out[:n] if self.pad else out
+
+
+class _LayerLinears:
+    """The per-step linear layers of one decoder layer (the self-attention q/k/v are a _FusedLinear)."""
+
+    __slots__ = ("self_out", "src_q", "src_out", "w_1", "w_2")
+
+    def __init__(self, layer: nn.Module, row_major: bool) -> None:
+        self.self_out = _StepLinear(layer.self_attn.linear_out, row_major)
+        self.src_q = _StepLinear(layer.src_attn.linear_q, row_major)
+        self.src_out = _StepLinear(layer.src_attn.linear_out, row_major)
+        self.w_1 = _StepLinear(layer.feed_forward.w_1, row_major)
+        self.w_2 = _StepLinear(layer.feed_forward.w_2, row_major)
 
 
 class CachedAttentionScorer:
@@ -116,6 +163,8 @@ class CachedAttentionScorer:
         self.layers = list(decoder.decoders)
         self.self_proj = [_FusedLinear(layer.self_attn.linear_q, layer.self_attn.linear_k, layer.self_attn.linear_v,
                                        fuse=fuse) for layer in self.layers]
+        self.linears = [_LayerLinears(layer, fuse) for layer in self.layers]
+        self.output = _StepLinear(decoder.output_layer, fuse)
 
     def _grid(self, ctx: SearchContext, n: int) -> tuple[int, Tensor | None]:
         """(groups, row_slot or None when the rows are exactly the full grid in slot order)."""
@@ -155,20 +204,27 @@ class CachedAttentionScorer:
         att = layer.self_attn
         h = layer.norm1(x)  # (N, D)
         n = x.size(0)
-        q, k_new, v_new = self.self_proj[i](h)
+        proj = self.self_proj[i]
+        if proj.fused:  # [q | k | v] per row: k and v are neighbours, one (N, 2, H, dk) write into the cache
+            qkv = proj.product(h)
+            q = qkv[:, :proj.sizes[0]]
+            buf[position] = qkv[:, proj.sizes[0]:].view(n, 2, att.h, att.d_k)
+        else:
+            q, k_new, v_new = proj(h)
+            buf[position, :, 0] = _heads(k_new, att.h, att.d_k)
+            buf[position, :, 1] = _heads(v_new, att.h, att.d_k)
         q = _heads(q, att.h, att.d_k).unsqueeze(2)  # (N, H, 1, dk)
-        buf[position, :, 0] = _heads(k_new, att.h, att.d_k)
-        buf[position, :, 1] = _heads(v_new, att.h, att.d_k)
         k = buf[:position + 1, :, 0].permute(1, 2, 0, 3)  # (N, H, i+1, dk)
         v = buf[:position + 1, :, 1].permute(1, 2, 0, 3)
         ctx = F.scaled_dot_product_attention(q, k, v)  # all past positions are visible
-        return x + _lin(att.linear_out, ctx.reshape(n, -1), self.fuse)
+        return x + self.linears[i].self_out(ctx.reshape(n, -1))
 
-    def _source_attention(self, layer: nn.Module, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None,
+    def _source_attention(self, i: int, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None,
                           groups: int, row_slot: Tensor | None) -> Tensor:
+        layer = self.layers[i]
         att = layer.src_attn
         n = x.size(0)
-        q = _heads(_lin(att.linear_q, layer.norm2(x), self.fuse), att.h, att.d_k)  # (N, H, dk)
+        q = _heads(self.linears[i].src_q(layer.norm2(x)), att.h, att.d_k)  # (N, H, dk)
         if row_slot is not None:  # live rows -> their slots of the (utterance, beam) grid
             q = q.new_zeros(groups * self.beam, att.h, att.d_k).index_copy_(0, row_slot, q)
         q = q.view(groups, self.beam, att.h, att.d_k).transpose(1, 2)  # (A, H, beam, dk)
@@ -176,7 +232,7 @@ class CachedAttentionScorer:
         ctx = ctx.transpose(1, 2).reshape(groups * self.beam, -1)
         if row_slot is not None:
             ctx = ctx.index_select(0, row_slot)
-        return x + _lin(att.linear_out, ctx.reshape(n, -1), self.fuse)
+        return x + self.linears[i].src_out(ctx.reshape(n, -1))
 
     def _buffers(self, bufs: list[Tensor] | None, n: int, position: int, like: Tensor) -> list[Tensor]:
         # keys/values are stored in the projections' output dtype (bfloat16 on the bf16 path)
@@ -202,10 +258,10 @@ class CachedAttentionScorer:
         bufs = self._buffers(state["self_kv"], x.size(0), position, x)
         for i, layer in enumerate(self.layers):
             x = self._self_attention(i, x, bufs[i], position)
-            x = self._source_attention(layer, x, state["mem_kv"][i], state["mask"], groups, row_slot)
-            ff = layer.feed_forward  # w_2(relu(w_1 x)); dropout is off when decoding
-            x = x + _lin(ff.w_2, torch.relu(_lin(ff.w_1, layer.norm3(x), self.fuse)), self.fuse)
-        logits = _lin(self.decoder.output_layer, self.decoder.after_norm(x), self.fuse)
+            x = self._source_attention(i, x, state["mem_kv"][i], state["mask"], groups, row_slot)
+            lin = self.linears[i]  # feed-forward w_2(relu(w_1 x)); dropout is off when decoding
+            x = x + lin.w_2(torch.relu(lin.w_1(layer.norm3(x))))
+        logits = self.output(self.decoder.after_norm(x))
         # log-softmax in float32 whatever the decoder's dtype: the search ranks on these scores
         return torch.log_softmax(logits.float(), dim=-1), {**state, "self_kv": bufs, "filled": position + 1}
 
