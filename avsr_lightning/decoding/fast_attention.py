@@ -318,16 +318,13 @@ def _base(t: Tensor) -> Tensor:
     return t._base if t._base is not None and t._base.is_contiguous() else t
 
 
-def _lin(m: nn.Module, x: Tensor, row_major: bool = False) -> Tensor:
+def _lin(m: nn.Module, x: Tensor) -> Tensor:
     """A linear layer on ``x`` cast to the layer's input dtype. Everything between linear layers (residual
     stream, LayerNorm, softmax) stays float32; on the bf16 path only the matrix products run in bfloat16,
-    and dynamic-quantised layers take float32. ``row_major``: wide plain layers multiply a 2-D ``x`` by
-    their cached row-major weight (:mod:`.search_weights`; the scorer's ``fuse`` option)."""
+    and dynamic-quantised layers take float32. (The per-step layers go through :class:`_StepLinear`.)"""
     if x.dim() != 2:
         return m(x.to(_param_dtype(m)))
     x, n = padded_rows(x.to(_param_dtype(m)))
-    if row_major and search_weights.uses_row_major(m):
-        return search_weights.linear_2d(m, x)[:n]
     return m(x)[:n]
 
 

@@ -44,11 +44,3 @@ def row_major(weight: Tensor) -> Tensor:
 def uses_row_major(m: nn.Module) -> bool:
     """A plain float ``nn.Linear`` wide enough for the row-major product to pay."""
     return type(m) is nn.Linear and m.weight.is_floating_point() and m.out_features >= MIN_OUT_FEATURES
-
-
-def linear_2d(m: nn.Linear, x: Tensor) -> Tensor:
-    """``m(x)`` for a 2-D ``x`` of ``m``'s dtype, through the row-major weight (``uses_row_major(m)``)."""
-    w = row_major(m.weight)
-    if m.bias is None:
-        return torch.mm(x, w)
-    return torch.addmm(m.bias, x, w)

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from avsr_lightning.decoding import search_weights
+from avsr_lightning.decoding.fast_attention import _StepLinear
 
 
 def test_row_major_copy_is_the_transpose_and_is_reused():
@@ -29,11 +30,19 @@ def test_row_major_copy_follows_in_place_weight_updates():
 
 
 @torch.no_grad()
-def test_linear_2d_equals_the_module():
+def test_step_linear_equals_the_module():
+    """The beam step's linears (row-major weight, bias or none, bf16 rows padded) compute ``nn.Linear``."""
     torch.manual_seed(0)
     x = torch.randn(40, 64)
     for lin in (nn.Linear(64, 512), nn.Linear(64, 512, bias=False)):
         assert search_weights.uses_row_major(lin)
-        torch.testing.assert_close(search_weights.linear_2d(lin, x), lin(x), rtol=1e-6, atol=1e-5)
+        step = _StepLinear(lin, row_major=True)
+        assert step.weight is not None
+        torch.testing.assert_close(step(x), lin(x), rtol=1e-6, atol=1e-5)
+        half = lin.to(torch.bfloat16)
+        torch.testing.assert_close(_StepLinear(half, row_major=True)(x[:37]).float(), half(x[:37].bfloat16()).float(),
+                                   rtol=1e-2, atol=1e-2)
+        lin.float()
+    assert _StepLinear(nn.Linear(64, 512), row_major=False).weight is None  # fused=False: nn.Linear as stored
     assert not search_weights.uses_row_major(nn.Linear(64, 41))  # narrow output layers keep nn.Linear
     assert not search_weights.uses_row_major(torch.ao.nn.quantized.dynamic.Linear(64, 512))
