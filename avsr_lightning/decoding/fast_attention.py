@@ -65,8 +65,8 @@ _FUSED: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionar
 
 
 def _fused_weights(linears: tuple[nn.Module, ...]) -> tuple[Tensor, Tensor]:
-    """``[W1; W2; ...]^T`` as a row-major (in, sum of outs) matrix (the layout few-row products are fast
-    in, :mod:`.search_weights`) and ``[b1; b2; ...]``, cached across searches (a decode call builds new
+    """``[W1; W2; ...]^T`` as an (in, sum of outs) matrix, row-major in float32 (the layout few-row
+    products are fast in, :mod:`.search_weights`), and ``[b1; b2; ...]``, cached across searches (a decode call builds new
     scorers)."""
     params = [p for m in linears for p in (m.weight, m.bias) if p is not None]
     key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params) + tuple(map(id, linears))
@@ -74,7 +74,9 @@ def _fused_weights(linears: tuple[nn.Module, ...]) -> tuple[Tensor, Tensor]:
     if hit is not None and hit[0] == key:
         return hit[1], hit[2]
     with torch.no_grad():
-        weight = torch.cat([m.weight for m in linears], 0).t().contiguous()
+        weight = torch.cat([m.weight for m in linears], 0).t()
+        if weight.dtype == torch.float32:  # row-major in fp32 (search_weights), as bf16 was measured in
+            weight = weight.contiguous()
         bias = torch.cat([m.bias if m.bias is not None else m.weight.new_zeros(m.out_features) for m in linears], 0)
     _FUSED[linears[0]] = (key, weight, bias)
     return weight, bias

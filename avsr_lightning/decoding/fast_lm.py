@@ -5,7 +5,7 @@ In the beam search the first layer's input is the embedding of one token, so its
 ``embed(token) @ W_ih^T + b_ih + b_hh`` takes only ``vocab`` distinct values: they are computed once per
 search as a (vocab, 4 * units) table, and the layer needs one recurrent product. Higher layers do their
 two products accumulated into one gate tensor (no separate bias and sum kernels). The recurrent and
-upper-layer weights are multiplied as row-major copies (:mod:`.search_weights`). The LSTM cell arithmetic is PyTorch's
+upper-layer weights are multiplied as row-major copies in float32 (:mod:`.search_weights`). The LSTM cell arithmetic is PyTorch's
 (gates i, f, g, o) in float32 (also when the weights are bfloat16: the cell state stays float32), and
 the log-softmax is taken in float32, so the scores equal ``RNNLM.step`` up to float
 round-off (tested). Used automatically for LSTM LMs with plain float weights; GRU LMs and quantised
@@ -63,9 +63,9 @@ class FusedLSTMLMScorer:
             # float32 whatever the weights' dtype (it is tiny)
             self.table = torch.addmm((first.bias_ih + first.bias_hh).float(), lm.embed.weight.float(),
                                      first.weight_ih.float().t())
-            # recurrent and upper-layer weights as row-major (in, 4 * units) matrices (search_weights)
-            self.w_hh0 = search_weights.row_major(first.weight_hh)
-            self.upper = [(search_weights.row_major(c.weight_ih), search_weights.row_major(c.weight_hh),
+            # recurrent and upper-layer weights as (in, 4 * units) matrices, row-major in fp32 (search_weights)
+            self.w_hh0 = search_weights.for_product(first.weight_hh)
+            self.upper = [(search_weights.for_product(c.weight_ih), search_weights.for_product(c.weight_hh),
                            (c.bias_ih + c.bias_hh).float()) for c in lm.rnn[1:]]
 
     def init_state(self, ctx: SearchContext) -> tuple[Tensor, Tensor]:

@@ -4,8 +4,10 @@ Why: every beam step multiplies a few dozen hypothesis rows by each weight of th
 ``nn.Linear`` stores its weight as ``(out, in)`` and multiplies by its transpose; for such few-row
 products the CPU GEMMs are much faster when the weight already is a row-major ``(in, out)`` matrix
 (measured on the 2-core CPU, 40 rows, 16 weights in rotation: fp32 650 -> 2600 85 -> 140 GFLOP/s,
-256 -> 2048 95 -> 131; bf16 at 48 rows 650 -> 2600 250 -> 386; no difference at training's hundreds of
-rows; docs/decoding.md, "Fast paths"). The products are the same up to float round-off.
+256 -> 2048 95 -> 131; no difference at training's hundreds of rows; docs/decoding.md, "Fast paths").
+The products gave the same bits in every measured shape. Only float32 weights (MKL's GEMM) are copied:
+bf16 products (oneDNN) were mixed in a micro-benchmark and not faster in whole batched decodes, so
+the bf16 path keeps its layout.
 
 A copy is made once per weight and reused while the weight is unchanged (same storage, same version
 counter), so searches do not pay for it; the price is a second copy of the decoder's and the LM's
@@ -41,6 +43,12 @@ def row_major(weight: Tensor) -> Tensor:
     return kn
 
 
+def for_product(weight: Tensor) -> Tensor:
+    """The (in, out) matrix to multiply rows by: the cached row-major copy for float32 weights, the
+    transposed view for other dtypes (their bf16 products keep the layout the bf16 path was measured with)."""
+    return row_major(weight) if weight.dtype == torch.float32 else weight.t()
+
+
 def uses_row_major(m: nn.Module) -> bool:
-    """A plain float ``nn.Linear`` wide enough for the row-major product to pay."""
-    return type(m) is nn.Linear and m.weight.is_floating_point() and m.out_features >= MIN_OUT_FEATURES
+    """A plain float32 ``nn.Linear`` wide enough for the row-major product to pay."""
+    return type(m) is nn.Linear and m.weight.dtype == torch.float32 and m.out_features >= MIN_OUT_FEATURES

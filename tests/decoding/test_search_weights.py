@@ -14,6 +14,9 @@ def test_row_major_copy_is_the_transpose_and_is_reused():
     assert kn.shape == (24, 300) and kn.is_contiguous()
     assert torch.equal(kn, w.t())
     assert search_weights.row_major(w) is kn  # cached: no copy per search
+    assert search_weights.for_product(w) is kn
+    half = w.bfloat16()
+    assert not search_weights.for_product(half).is_contiguous()  # bf16: the transposed view, no copy
 
 
 @torch.no_grad()
@@ -31,7 +34,7 @@ def test_row_major_copy_follows_in_place_weight_updates():
 
 @torch.no_grad()
 def test_step_linear_equals_the_module():
-    """The beam step's linears (row-major weight, bias or none, bf16 rows padded) compute ``nn.Linear``."""
+    """The beam step's linears (fp32 row-major weight, bias or none; bf16 rows padded) compute ``nn.Linear``."""
     torch.manual_seed(0)
     x = torch.randn(40, 64)
     for lin in (nn.Linear(64, 512), nn.Linear(64, 512, bias=False)):
@@ -39,9 +42,9 @@ def test_step_linear_equals_the_module():
         step = _StepLinear(lin, row_major=True)
         assert step.weight is not None
         torch.testing.assert_close(step(x), lin(x), rtol=1e-6, atol=1e-5)
-        half = lin.to(torch.bfloat16)
-        torch.testing.assert_close(_StepLinear(half, row_major=True)(x[:37]).float(), half(x[:37].bfloat16()).float(),
-                                   rtol=1e-2, atol=1e-2)
+        half = _StepLinear(lin.to(torch.bfloat16), row_major=True)  # bf16 keeps nn.Linear, rows padded
+        assert half.weight is None and half.pad
+        torch.testing.assert_close(half(x[:37]).float(), lin(x[:37].bfloat16()).float(), rtol=0, atol=0)
         lin.float()
     assert _StepLinear(nn.Linear(64, 512), row_major=False).weight is None  # fused=False: nn.Linear as stored
     assert not search_weights.uses_row_major(nn.Linear(64, 41))  # narrow output layers keep nn.Linear
