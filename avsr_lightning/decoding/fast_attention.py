@@ -69,14 +69,12 @@ def _fused_weights(linears: tuple[nn.Module, ...]) -> tuple[Tensor, Tensor]:
     products are fast in, :mod:`.search_weights`), and ``[b1; b2; ...]``, cached across searches (a decode call builds new
     scorers)."""
     params = [p for m in linears for p in (m.weight, m.bias) if p is not None]
-    key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params) + tuple(map(id, linears))
+    key = tuple(map(search_weights.tensor_key, params)) + tuple(map(id, linears))
     hit = _FUSED.get(linears[0])
     if hit is not None and hit[0] == key:
         return hit[1], hit[2]
     with torch.no_grad():
-        weight = torch.cat([m.weight for m in linears], 0).t()
-        if weight.dtype == torch.float32:  # row-major in fp32 (search_weights), as bf16 was measured in
-            weight = weight.contiguous()
+        weight = search_weights.layout(torch.cat([m.weight for m in linears], 0))
         bias = torch.cat([m.bias if m.bias is not None else m.weight.new_zeros(m.out_features) for m in linears], 0)
     _FUSED[linears[0]] = (key, weight, bias)
     return weight, bias
@@ -120,7 +118,7 @@ class _StepLinear:
         self.module, self.dtype = m, _param_dtype(m)
         self.pad = self.dtype == torch.bfloat16
         use = row_major and search_weights.uses_row_major(m)
-        self.weight = search_weights.row_major(m.weight) if use else None
+        self.weight = search_weights.for_product(m.weight) if use else None
         self.bias = m.bias if use else None
 
     def __call__(self, x: Tensor) -> Tensor:

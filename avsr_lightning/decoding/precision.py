@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import fast_lm
+from . import fast_lm, search_weights
 
 DTYPES = ("fp32", "bf16")
 QUANTIZE = ("none", "int8")
@@ -41,7 +41,7 @@ def check_options(dtype: str, quantize: str, device: torch.device | None = None)
 
 
 def _version_key(module: nn.Module) -> tuple:
-    return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in module.parameters())
+    return tuple(map(search_weights.tensor_key, module.parameters()))
 
 
 def _bf16_linears(module: nn.Module, kinds: tuple[type, ...]) -> nn.Module:

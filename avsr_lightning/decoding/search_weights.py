@@ -23,30 +23,33 @@ from torch.utils.weak import WeakIdKeyDictionary
 #: layers with fewer outputs than this keep nn.Linear's own product
 MIN_OUT_FEATURES = 256
 
-#: weight tensor (by identity) -> (its storage/version key, row-major copy)
+#: weight tensor (by identity) -> (its tensor_key, the matrix to multiply by)
 _KN: "WeakIdKeyDictionary" = WeakIdKeyDictionary()
 
 
-def _key(t: Tensor) -> tuple:
+def tensor_key(t: Tensor) -> tuple:
+    """What identifies a tensor's current values for a cache of derived copies: its storage, version
+    counter (bumped by every in-place write: optimizer steps, ``load_state_dict``), dtype, device, shape."""
     return t.data_ptr(), t._version, t.dtype, t.device, tuple(t.shape)
 
 
-def row_major(weight: Tensor) -> Tensor:
-    """``weight.t()`` (out, in) -> (in, out) as a contiguous matrix, cached per weight tensor."""
-    hit = _KN.get(weight)
-    key = _key(weight)
-    if hit is not None and hit[0] == key:
-        return hit[1]
+def layout(weight: Tensor) -> Tensor:
+    """(out, in) -> the (in, out) matrix to multiply rows by: a row-major copy for float32 weights, the
+    transposed view for other dtypes (their bf16 products keep the layout the bf16 path was measured with).
+    Not cached: for matrices that are built and cached by the caller (the fused q/k/v weight)."""
     with torch.no_grad():
-        kn = weight.detach().t().contiguous()
-    _KN[weight] = (key, kn)
-    return kn
+        return weight.detach().t().contiguous() if weight.dtype == torch.float32 else weight.t()
 
 
 def for_product(weight: Tensor) -> Tensor:
-    """The (in, out) matrix to multiply rows by: the cached row-major copy for float32 weights, the
-    transposed view for other dtypes (their bf16 products keep the layout the bf16 path was measured with)."""
-    return row_major(weight) if weight.dtype == torch.float32 else weight.t()
+    """:func:`layout` of a parameter, cached per weight tensor until the weight changes."""
+    hit = _KN.get(weight)
+    key = tensor_key(weight)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    kn = layout(weight)
+    _KN[weight] = (key, kn)
+    return kn
 
 
 def uses_row_major(m: nn.Module) -> bool:

@@ -10,11 +10,10 @@ from avsr_lightning.decoding.fast_attention import _StepLinear
 
 def test_row_major_copy_is_the_transpose_and_is_reused():
     w = torch.randn(300, 24)
-    kn = search_weights.row_major(w)
+    kn = search_weights.for_product(w)
     assert kn.shape == (24, 300) and kn.is_contiguous()
     assert torch.equal(kn, w.t())
-    assert search_weights.row_major(w) is kn  # cached: no copy per search
-    assert search_weights.for_product(w) is kn
+    assert search_weights.for_product(w) is kn  # cached: no copy per search
     half = w.bfloat16()
     assert not search_weights.for_product(half).is_contiguous()  # bf16: the transposed view, no copy
 
@@ -23,13 +22,13 @@ def test_row_major_copy_is_the_transpose_and_is_reused():
 def test_row_major_copy_follows_in_place_weight_updates():
     """A weight changed in place (an optimizer step, loading a checkpoint) must not be served stale."""
     lin = nn.Linear(16, 300)
-    before = search_weights.row_major(lin.weight).clone()
+    before = search_weights.for_product(lin.weight).clone()
     lin.weight.mul_(2.0)
-    after = search_weights.row_major(lin.weight)
+    after = search_weights.for_product(lin.weight)
     assert torch.equal(after, lin.weight.t())
     assert not torch.equal(after, before)
     lin.weight.copy_(torch.randn(300, 16))
-    assert torch.equal(search_weights.row_major(lin.weight), lin.weight.t())
+    assert torch.equal(search_weights.for_product(lin.weight), lin.weight.t())
 
 
 @torch.no_grad()
