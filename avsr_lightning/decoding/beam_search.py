@@ -165,7 +165,7 @@ class BatchBeamSearch:
             # -inf expansions (fewer live candidates than slots) point at any row; they are never live
             src = src_slot if slot_row is None else slot_row.index_select(0, src_slot)
             score = top_score.view(-1)
-            gained = torch.stack([raw[k][src, token] for k in self.names], dim=1)
+            gained = torch.stack([raw[k] for k in self.names], dim=2)[src, token]  # (slots, scorers)
             acc = acc.index_select(0, src) + gained
             yseq = torch.cat([yseq.index_select(0, src), token.unsqueeze(1)], dim=1)
             live = torch.isfinite(score)
@@ -181,15 +181,11 @@ class BatchBeamSearch:
             score = torch.where(ended, float("-inf"), score)
             running = torch.isfinite(score)
             finished = at_max.view(a, beam)[:, 0] | ~running.view(a, beam).any(1)
-            if self.end_detect:
-                count = torch.zeros(a, dtype=torch.long, device=device)
-                for m in range(END_DETECT_WINDOW):
-                    length = i - m
-                    if length < 0:
-                        continue
-                    same = best_by_len[:, length]
-                    count += (torch.isfinite(same) & (same - best_ended < END_DETECT_MARGIN)).long()
-                finished = finished | (count == END_DETECT_WINDOW)
+            if self.end_detect and i >= END_DETECT_WINDOW - 1:
+                # every one of the lengths i - 2 .. i has an ended hypothesis far below the best ended one
+                window = best_by_len[:, i - END_DETECT_WINDOW + 1:i + 1]
+                far = torch.isfinite(window) & (window - best_ended.unsqueeze(1) < END_DETECT_MARGIN)
+                finished = finished | far.all(1)
             i += 1
             keep_slot = ~finished.repeat_interleave(beam)
             if self.compact:

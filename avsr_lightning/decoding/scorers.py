@@ -95,8 +95,9 @@ class CTCScorer:
 
     partial = True
 
-    def __init__(self, ctc_log_probs: Tensor, lengths: Tensor, blank: int, eos: int, name: str = "ctc") -> None:
-        self.impl = CTCPrefixScorer(ctc_log_probs, lengths, blank, eos)
+    def __init__(self, ctc_log_probs: Tensor, lengths: Tensor, blank: int, eos: int, name: str = "ctc",
+                 joint: bool = False) -> None:
+        self.impl = CTCPrefixScorer(ctc_log_probs, lengths, blank, eos, joint=joint)
         self.name = name
 
     def init_state(self, ctx: SearchContext) -> CTCPrefixState:

@@ -36,14 +36,15 @@ def brute_force(log_probs: torch.Tensor, prefix: list[int], complete: bool) -> f
     return math.log(total) if total > 0 else float("-inf")
 
 
+@pytest.mark.parametrize("joint", [False, True], ids=["loop", "joint"])
 @pytest.mark.parametrize("frames", [3, 5])
-def test_prefix_scores_equal_alignment_sums(frames):
+def test_prefix_scores_equal_alignment_sums(frames, joint):
     torch.manual_seed(frames)
     vocab, eos = 5, 4  # blank 0, labels 1..3, eos 4 (never emitted by CTC: its posterior is ignored)
     logits = torch.randn(frames, vocab) * 2
     logits[:, eos] = -30.0
     log_probs = torch.log_softmax(logits, -1)
-    scorer = CTCPrefixScorer(log_probs[None], torch.tensor([frames]), blank=0, eos=eos)
+    scorer = CTCPrefixScorer(log_probs[None], torch.tensor([frames]), blank=0, eos=eos, joint=joint)
     h2u = torch.zeros(1, dtype=torch.long)
     for prefix in [[], [1], [2, 2], [1, 3], [3, 1, 2]]:
         state = scorer.initial_state(h2u)
@@ -110,3 +111,24 @@ def test_pre_beam_scores_only_selected_tokens_and_eos():
     a = full.select(torch.tensor([1]), torch.tensor([4]))
     b = part.select(torch.tensor([1]), torch.tensor([4]))
     torch.testing.assert_close(a.r, b.r)
+
+
+def test_joint_recursion_gives_the_loops_bits():
+    """The fast path's joint [phi | r^n | r^b] recursion computes the same values as the former loop, in a
+    padded batch, with and without a pre-beam, over several reordering steps."""
+    torch.manual_seed(3)
+    lp = torch.log_softmax(torch.randn(3, 20, 41), -1)
+    lengths = torch.tensor([20, 13, 17])
+    loop, joint = CTCPrefixScorer(lp, lengths, 0, 40), CTCPrefixScorer(lp, lengths, 0, 40, joint=True)
+    h2u = torch.tensor([0, 0, 1, 1, 2])
+    sa, sb = loop.initial_state(h2u), joint.initial_state(h2u)
+    last = torch.full((5,), 40)
+    src = torch.tensor([1, 0, 3, 2, 4])
+    for step in range(6):
+        ids = torch.randint(1, 40, (5, 12)) if step % 2 else None
+        ca, cb = loop.score(sa, last, step, h2u, ids), joint.score(sb, last, step, h2u, ids)
+        assert torch.equal(ca.log_psi, cb.log_psi) and torch.equal(ca.r, cb.r), step
+        tok = ids[src, step % 12] if ids is not None else torch.randint(1, 40, (5,))
+        sa, sb = ca.select(src, tok), cb.select(src, tok)
+        assert torch.equal(sa.r, sb.r)
+        last = tok

@@ -12,19 +12,22 @@ from avsr_lightning.models.decoder import TransformerDecoder
 
 
 @pytest.mark.parametrize("row_major_min", [None, 1], ids=["default", "row-major-weights"])
+@pytest.mark.parametrize("frames, fuse", [(7, True), (9, True), (7, False)], ids=["folded", "wide-memory", "unfused"])
 @torch.no_grad()
-def test_cached_scorer_equals_decoder_step(row_major_min, monkeypatch):
+def test_cached_scorer_equals_decoder_step(row_major_min, frames, fuse, monkeypatch):
     if row_major_min is not None:  # the tiny layers are narrower than the default threshold: force the path
         monkeypatch.setattr(search_weights, "MIN_OUT_FEATURES", row_major_min)
     torch.manual_seed(0)
     dec = TransformerDecoder(vocab_size=9, d_model=32, heads=4, layers=2, ffn_dim=48).eval()
     assert supports(dec) and not supports(torch.nn.Linear(2, 2))
-    beam, lengths = 3, torch.tensor([7, 4])
-    memory = torch.randn(2, 7, 32)
+    beam, lengths = 3, torch.tensor([frames, 4])
+    memory = torch.randn(2, frames, 32)
     h2u = torch.tensor([0, 1]).repeat_interleave(beam)
     ctx = SearchContext(memory, lengths, h2u)
-    fast, slow = CachedAttentionScorer(dec, beam), AttentionScorer(dec)
+    fast, slow = CachedAttentionScorer(dec, beam, fuse=fuse), AttentionScorer(dec)
     sf, ss = fast.init_state(ctx), slow.init_state(ctx)
+    # the source attention is folded into two products while 4 heads x frames <= d_model (fast path only)
+    assert (sf["folds"] is not None) is (fuse and 4 * frames <= 32)
     yseq = torch.full((6, 1), 8)
     for step in range(4):
         a, cf = fast.score(yseq, sf, ctx)
