@@ -197,14 +197,22 @@ class _SourceFold:
             if mask is not None:
                 scores = scores.masked_fill(~mask[0, 0], float("-inf"))
             return torch.addmm(self.bias, torch.softmax(scores, dim=-1).view(n, h * t), self.o[0])
-        if row_slot is not None:  # live rows -> their slots of the (utterance, beam) grid
-            y = y.new_zeros(groups * beam, y.size(1)).index_copy_(0, row_slot, y)
+        y = _to_slots(y, groups * beam, row_slot)
         scores = torch.baddbmm(self.c, y.view(groups, beam, -1), self.m).view(groups, beam, h, t)
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))  # mask (A, 1, 1, T)
         out = torch.baddbmm(self.bias, torch.softmax(scores, dim=-1).view(groups, beam, h * t), self.o)
-        out = out.view(groups * beam, -1)
-        return out if row_slot is None else out.index_select(0, row_slot)
+        return _from_slots(out.view(groups * beam, -1), row_slot)
+
+
+def _to_slots(x: Tensor, slots: int, row_slot: Tensor | None) -> Tensor:
+    """Live rows -> their slots of the (utterance, beam) grid (empty slots zero); identity when every slot is a row."""
+    return x if row_slot is None else x.new_zeros((slots,) + tuple(x.shape[1:])).index_copy_(0, row_slot, x)
+
+
+def _from_slots(x: Tensor, row_slot: Tensor | None) -> Tensor:
+    """Grid slots -> the live rows (inverse of :func:`_to_slots`)."""
+    return x if row_slot is None else x.index_select(0, row_slot)
 
 
 def _fold_pays(att: nn.Module, frames: int) -> bool:
@@ -256,7 +264,7 @@ class CachedAttentionScorer:
             mask = (torch.arange(t, device=memory.device).unsqueeze(0) < lengths.unsqueeze(1))  # (A, T)
             mask = mask[:, None, None, :]  # (A, 1, 1, T)
         mem_kv = []
-        folds: list[_SourceFold] | None = [] if self.fuse and memory.dtype == torch.float32 else None
+        folds: list[_SourceFold] | None = [] if self.fuse else None
         for layer in self.layers:
             att = layer.src_attn
             k = _heads(_lin(att.linear_k, memory), att.h, att.d_k).transpose(1, 2)  # (A, H, T, dk)
@@ -266,6 +274,8 @@ class CachedAttentionScorer:
                 folds.append(_SourceFold(att, k, v))
             else:
                 folds = None
+        if folds is not None:  # the folded matrices replace the keys/values for the rest of the search
+            mem_kv = [None] * len(mem_kv)
         return {"mem_kv": mem_kv, "mask": mask, "self_kv": None, "spare": None, "filled": 0, "folds": folds}
 
     def _self_attention(self, i: int, x: Tensor, buf: Tensor, position: int) -> Tensor:
@@ -289,7 +299,7 @@ class CachedAttentionScorer:
         ctx = F.scaled_dot_product_attention(q, k, v)  # all past positions are visible
         return x + self.linears[i].self_out(ctx.reshape(n, -1))
 
-    def _source_attention(self, i: int, x: Tensor, kv: tuple[Tensor, Tensor], mask: Tensor | None,
+    def _source_attention(self, i: int, x: Tensor, kv: tuple[Tensor, Tensor] | None, mask: Tensor | None,
                           groups: int, row_slot: Tensor | None, fold: "_SourceFold | None") -> Tensor:
         layer = self.layers[i]
         if fold is not None:
@@ -297,13 +307,10 @@ class CachedAttentionScorer:
         att = layer.src_attn
         n = x.size(0)
         q = _heads(self.linears[i].src_q(layer.norm2(x)), att.h, att.d_k)  # (N, H, dk)
-        if row_slot is not None:  # live rows -> their slots of the (utterance, beam) grid
-            q = q.new_zeros(groups * self.beam, att.h, att.d_k).index_copy_(0, row_slot, q)
+        q = _to_slots(q, groups * self.beam, row_slot)
         q = q.view(groups, self.beam, att.h, att.d_k).transpose(1, 2)  # (A, H, beam, dk)
         ctx = _source_attend(q, kv[0], kv[1], mask)  # (A, H, beam, dk)
-        ctx = ctx.transpose(1, 2).reshape(groups * self.beam, -1)
-        if row_slot is not None:
-            ctx = ctx.index_select(0, row_slot)
+        ctx = _from_slots(ctx.transpose(1, 2).reshape(groups * self.beam, -1), row_slot)
         return x + self.linears[i].src_out(ctx.reshape(n, -1))
 
     def _buffers(self, bufs: list[Tensor] | None, n: int, position: int, like: Tensor) -> list[Tensor]:
@@ -379,7 +386,8 @@ class CachedAttentionScorer:
         return {**candidate, "self_kv": new, "spare": [_base(b) for b in bufs]}
 
     def compact(self, state: dict[str, Any], keep_utt: Tensor) -> dict[str, Any]:
-        mem_kv = [(k.index_select(0, keep_utt), v.index_select(0, keep_utt)) for k, v in state["mem_kv"]]
+        mem_kv = [kv if kv is None else (kv[0].index_select(0, keep_utt), kv[1].index_select(0, keep_utt))
+                  for kv in state["mem_kv"]]
         mask = None if state["mask"] is None else state["mask"].index_select(0, keep_utt)
         folds = state.get("folds")
         folds = None if folds is None else [f.index_select(keep_utt) for f in folds]
