@@ -278,22 +278,30 @@ class CachedAttentionScorer:
             mem_kv = [None] * len(mem_kv)
         return {"mem_kv": mem_kv, "mask": mask, "self_kv": None, "spare": None, "filled": 0, "folds": folds}
 
-    def _self_attention(self, i: int, x: Tensor, buf: Tensor, position: int) -> Tensor:
-        """New position's self-attention over the cached keys/values; writes its own k/v into ``buf``
-        (capacity, N, 2, H, dk) at ``position`` (position-major, so the filled part is contiguous)."""
+    def _self_attention(self, i: int, x: Tensor, bufs: list[Tensor], position: int) -> Tensor:
+        """New position's self-attention over the cached keys/values; writes its own k/v into the cache at
+        ``position`` (:meth:`_buffers` for the two layouts)."""
         layer = self.layers[i]
         att = layer.self_attn
         h = layer.norm1(x)  # (N, D)
         n = x.size(0)
         proj = self.self_proj[i]
-        if proj.fused:  # [q | k | v] per row: k and v are neighbours, one (N, 2, H, dk) write into the cache
-            qkv = proj.product(h)
-            q = qkv[:, :proj.sizes[0]]
-            buf[position] = qkv[:, proj.sizes[0]:].view(n, 2, att.h, att.d_k)
-        else:
-            q, k_new, v_new = proj(h)
-            buf[position, :, 0] = _heads(k_new, att.h, att.d_k)
-            buf[position, :, 1] = _heads(v_new, att.h, att.d_k)
+        if self.fuse:  # keys and values (N, H, position + 1, dk) each, dense
+            kb, vb = bufs[2 * i], bufs[2 * i + 1]
+            if proj.fused:
+                qkv = proj.product(h)
+                d = proj.sizes[0]
+                q, k_new, v_new = qkv[:, :d], qkv[:, d:d + proj.sizes[1]], qkv[:, d + proj.sizes[1]:]
+            else:
+                q, k_new, v_new = proj(h)
+            kb[:, :, position] = _heads(k_new, att.h, att.d_k)
+            vb[:, :, position] = _heads(v_new, att.h, att.d_k)
+            ctx = _self_attend(q.view(n, att.h, 1, att.d_k), kb[:, :, :position + 1], vb[:, :, :position + 1])
+            return x + self.linears[i].self_out(ctx.reshape(n, -1))
+        buf = bufs[i]  # (capacity, N, 2, H, dk), position-major: the search as it was (``fuse=False``)
+        q, k_new, v_new = proj(h)
+        buf[position, :, 0] = _heads(k_new, att.h, att.d_k)
+        buf[position, :, 1] = _heads(v_new, att.h, att.d_k)
         q = q.view(n, att.h, 1, att.d_k)
         k, v = buf[:position + 1].permute(2, 1, 3, 0, 4)  # each (N, H, i+1, dk)
         ctx = F.scaled_dot_product_attention(q, k, v)  # all past positions are visible
@@ -314,15 +322,26 @@ class CachedAttentionScorer:
         return x + self.linears[i].src_out(ctx.reshape(n, -1))
 
     def _buffers(self, bufs: list[Tensor] | None, n: int, position: int, like: Tensor) -> list[Tensor]:
-        # keys/values are stored in the projections' output dtype (bfloat16 on the bf16 path)
-        """Key/value buffers (capacity, N, 2, H, dk) with room for ``position`` (grown in chunks)."""
+        """Key/value buffers with room for ``position``, in the projections' output dtype (bfloat16 on the bf16
+        path). Fused search: a keys and a values tensor (N, H, position + 1, dk) per layer, dense, so the
+        attention of one query over a hypothesis' past positions is two small dense products
+        (:func:`_self_attend`); :meth:`select` gathers the rows into tensors one position longer, so they
+        never grow here after the first step. ``fuse=False``, the search as it was: one (capacity, N, 2, H,
+        dk) tensor per layer, position-major, grown in chunks of :data:`CHUNK` positions."""
+        if self.fuse:
+            if bufs is not None and bufs[0].size(2) > position:
+                return bufs
+            assert bufs is None, "the fused cache gets its next position from select()"
+            # positions are written before they are read (``_self_attention``): no need to zero them
+            return [like.new_empty(n, layer.self_attn.h, position + 1, layer.self_attn.d_k,
+                                   dtype=_param_dtype(layer.self_attn.linear_k))
+                    for layer in self.layers for _ in range(2)]
         cap = (position // CHUNK + 1) * CHUNK
         if bufs is not None and bufs[0].size(0) >= cap:
             return bufs
         out = []
         for i, layer in enumerate(self.layers):
             att = layer.self_attn
-            # positions are written before they are read (``_self_attention``): no need to zero them
             new = like.new_empty(cap, n, 2, att.h, att.d_k, dtype=_param_dtype(att.linear_k))
             if bufs is not None:
                 new[:bufs[i].size(0)] = bufs[i]
@@ -338,7 +357,7 @@ class CachedAttentionScorer:
         bufs = self._buffers(state["self_kv"], x.size(0), position, x)
         folds = state.get("folds")
         for i, layer in enumerate(self.layers):
-            x = self._self_attention(i, x, bufs[i], position)
+            x = self._self_attention(i, x, bufs, position)
             x = self._source_attention(i, x, state["mem_kv"][i], state["mask"], groups, row_slot,
                                        None if folds is None else folds[i])
             lin = self.linears[i]  # feed-forward w_2(relu(w_1 x)); dropout is off when decoding
@@ -348,40 +367,38 @@ class CachedAttentionScorer:
         return torch.log_softmax(logits.float(), dim=-1), {**state, "self_kv": bufs, "filled": position + 1}
 
     @staticmethod
-    def _rows(buf: Tensor, idx: Tensor, filled: int, spare: Tensor | None, pairs: Tensor | None) -> Tensor:
-        """Hypothesis rows ``idx`` of the first ``filled`` positions, as a (capacity, M, ...) tensor. It is
+    def _rows(buf: Tensor, idx: Tensor, filled: int, spare: Tensor | None, row_major: bool) -> Tensor:
+        """Hypothesis rows ``idx`` of the first ``filled`` positions of a cache tensor, as a new tensor. It is
         written into the storage of ``spare`` when that is large enough (reusing memory avoids the page
-        faults that dominate copying fresh multi-MB tensors on CPU). ``pairs`` (:meth:`_pairs`): gather the
-        (position, row) pairs as rows of a 2-D view instead (``index_select`` on dim 0 copies whole
-        contiguous rows, ~2x faster on CPU than its dim-1 path; the same values)."""
-        shape = (buf.size(0), idx.numel()) + tuple(buf.shape[2:])
+        faults that dominate copying fresh multi-MB tensors on CPU). Row-major (N, H, positions, dk): a dim-0
+        gather into a dense tensor with one more position, for the next step's keys/values; position-major
+        (capacity, N, ...): a dim-1 gather, same capacity."""
+        shape = list(buf.shape)
+        if row_major:
+            shape[0], shape[2] = idx.numel(), filled + 1
+        else:
+            shape[1] = idx.numel()
         size = 1
         for d in shape:
             size *= d
         if (spare is not None and not torch.is_grad_enabled() and spare.numel() >= size and spare.dtype == buf.dtype
                 and spare.device == buf.device):
             out = spare.view(-1)[:size].view(shape)
+        elif row_major:  # storage for CHUNK more positions, so it serves as ``spare`` for the next steps too
+            out = buf.new_empty(size + shape[0] * shape[1] * CHUNK * shape[3])[:size].view(shape)
         else:
             out = buf.new_empty(shape)
-        if pairs is None:
-            torch.index_select(buf[:filled], 1, idx, out=out[:filled])
+        if row_major:
+            torch.index_select(buf[:, :, :filled], 0, idx, out=out[:, :, :filled])
         else:
-            width = size // (shape[0] * shape[1])
-            torch.index_select(buf.view(-1, width)[:filled * buf.size(1)], 0, pairs,
-                               out=out.view(-1, width)[:pairs.numel()])
+            torch.index_select(buf[:filled], 1, idx, out=out[:filled])
         return out
 
-    @staticmethod
-    def _pairs(rows: int, idx: Tensor, filled: int) -> Tensor:
-        """Flat indices ``position * rows + idx[j]`` of the (position, row) pairs to gather, position-major."""
-        return (torch.arange(filled, device=idx.device).unsqueeze(1) * rows + idx).view(-1)
-
     def select(self, candidate: dict[str, Any], src: Tensor, token: Tensor) -> dict[str, Any]:
-        spare = candidate.get("spare") or [None] * len(self.layers)
-        filled = candidate["filled"]
         bufs = candidate["self_kv"]
-        pairs = self._pairs(bufs[0].size(1), src, filled) if self.fuse else None  # the same for every layer
-        new = [self._rows(b, src, filled, out, pairs) for b, out in zip(bufs, spare)]
+        spare = candidate.get("spare") or [None] * len(bufs)
+        filled = candidate["filled"]
+        new = [self._rows(b, src, filled, out, self.fuse) for b, out in zip(bufs, spare)]
         # the candidate's buffers are dead after selection: their memory is the next step's destination
         return {**candidate, "self_kv": new, "spare": [_base(b) for b in bufs]}
 
@@ -392,6 +409,17 @@ class CachedAttentionScorer:
         folds = state.get("folds")
         folds = None if folds is None else [f.index_select(keep_utt) for f in folds]
         return {**state, "mem_kv": mem_kv, "mask": mask, "folds": folds}
+
+
+def _self_attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """One new query per hypothesis over its cached past positions: q (N, H, 1, dk), k/v (N, H, P, dk), each
+    (P, dk) block dense. In reduced precision on CPU as two batched products with the softmax in float32:
+    the fused kernel's per-(row, head) overhead makes it 5-8x slower there for a single query
+    (docs/decoding.md, session 23). float32 and GPUs keep the fused kernel."""
+    if q.dtype == torch.float32 or q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v)
+    scores = torch.matmul(q, k.transpose(-1, -2)).float().mul_(q.size(-1) ** -0.5)  # (N, H, 1, P)
+    return torch.matmul(torch.softmax(scores, dim=-1).to(v.dtype), v)
 
 
 def _source_attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:

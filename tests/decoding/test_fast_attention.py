@@ -76,3 +76,36 @@ def test_bf16_source_attention_products_match_the_fused_kernel():
     assert torch.equal(fa._source_attend(q[:groups - 1], k[:groups - 1], v[:groups - 1], mask[:groups - 1]),
                        torch.nn.functional.scaled_dot_product_attention(q[:groups - 1], k[:groups - 1],
                                                                         v[:groups - 1], attn_mask=mask[:groups - 1]))
+
+
+def test_bf16_self_attention_products_match_the_fused_kernel():
+    """One query per hypothesis over its dense cached positions: in bf16 on CPU two products with a float32
+    softmax, the fused kernel's attention to bf16 precision; float32 is the fused kernel itself."""
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(6, 4, 1, 8, generator=g)
+    k, v = torch.randn(6, 4, 5, 8, generator=g), torch.randn(6, 4, 5, 8, generator=g)
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert torch.equal(fa._self_attend(q, k, v), want)
+    got = fa._self_attend(q.bfloat16(), k.bfloat16(), v.bfloat16())
+    assert got.dtype == torch.bfloat16 and got.shape == want.shape
+    torch.testing.assert_close(got.float(), want, rtol=0, atol=0.03)
+
+
+@torch.no_grad()
+def test_row_major_cache_grows_by_one_position_and_keeps_the_gathered_rows():
+    """The fused search's key/value cache: dense (N, H, positions, dk) tensors, gathered by select() into
+    tensors one position longer whose filled part is exactly the chosen rows' past."""
+    torch.manual_seed(0)
+    dec = TransformerDecoder(vocab_size=9, d_model=32, heads=4, layers=2, ffn_dim=48).eval()
+    beam = 3
+    ctx = SearchContext(torch.randn(1, 5, 32), torch.tensor([5]), torch.zeros(beam, dtype=torch.long))
+    fast = CachedAttentionScorer(dec, beam)
+    state = fast.init_state(ctx)
+    yseq = torch.full((beam, 1), 8)
+    _, cand = fast.score(yseq, state, ctx)
+    src = torch.tensor([2, 2, 0])
+    new = fast.select(cand, src, torch.tensor([1, 2, 3]))
+    assert len(new["self_kv"]) == 2 * len(dec.decoders)
+    for before, after in zip(cand["self_kv"], new["self_kv"]):
+        assert before.shape == (beam, 4, 1, 8) and after.shape == (beam, 4, 2, 8) and after.is_contiguous()
+        assert torch.equal(after[:, :, :1], before[src])
