@@ -64,17 +64,16 @@ def _plain_linear(m: nn.Module) -> bool:
 _FUSED: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
 
 
-def _fused_weights(linears: tuple[nn.Module, ...]) -> tuple[Tensor, Tensor]:
-    """``[W1; W2; ...]^T`` as an (in, sum of outs) matrix, row-major in float32 (the layout few-row
-    products are fast in, :mod:`.search_weights`), and ``[b1; b2; ...]``, cached across searches (a decode call builds new
-    scorers)."""
+def _fused_weights(linears: tuple[nn.Module, ...]) -> tuple[search_weights.Matrix, Tensor]:
+    """``[W1; W2; ...]`` as one :class:`~.search_weights.Matrix` (the route few-row products are fast by)
+    and ``[b1; b2; ...]``, cached across searches (a decode call builds new scorers)."""
     params = [p for m in linears for p in (m.weight, m.bias) if p is not None]
     key = tuple(map(search_weights.tensor_key, params)) + tuple(map(id, linears))
     hit = _FUSED.get(linears[0])
     if hit is not None and hit[0] == key:
         return hit[1], hit[2]
     with torch.no_grad():
-        weight = search_weights.layout(torch.cat([m.weight for m in linears], 0))
+        weight = search_weights.Matrix(torch.cat([m.weight for m in linears], 0))
         bias = torch.cat([m.bias if m.bias is not None else m.weight.new_zeros(m.out_features) for m in linears], 0)
     _FUSED[linears[0]] = (key, weight, bias)
     return weight, bias
@@ -97,9 +96,9 @@ class _FusedLinear:
     def product(self, x: Tensor) -> Tensor:
         """``[x W1^T + b1 | x W2^T + b2 | ...]`` as one (N, sum of outs) tensor (fused only)."""
         if x.dtype == torch.float32 and self.weight.dtype == torch.float32:
-            return torch.addmm(self.bias, x, self.weight)
+            return self.weight.mm(x, self.bias)
         x, n = padded_rows(x.to(self.weight.dtype))
-        return torch.addmm(self.bias, x, self.weight)[:n]
+        return self.weight.mm(x, self.bias)[:n]
 
     def __call__(self, x: Tensor) -> list[Tensor]:
         if self.fused:
@@ -109,8 +108,8 @@ class _FusedLinear:
 
 class _StepLinear:
     """One linear layer of the beam step, resolved once per search: its input dtype, whether its rows are
-    padded (bf16, :mod:`.row_buckets`), and for wide plain layers the row-major weight
-    (:mod:`.search_weights`). Same numbers as :func:`_lin`; it only skips re-deciding all of that at every
+    padded (bf16, :mod:`.row_buckets`), and for wide plain float32 layers the search's own product
+    (:class:`~.search_weights.Matrix`). Same numbers as :func:`_lin`; it only skips re-deciding all of that at every
     call (a beam step makes ~40 such calls, where the Python around a product costs as much as a
     few-row product's overhead)."""
 
@@ -124,18 +123,13 @@ class _StepLinear:
         self.bias = m.bias if use else None
 
     def __call__(self, x: Tensor) -> Tensor:
-        if self.weight is not None and x.dtype == self.dtype:  # float32 row-major: no cast, no padding
-            return torch.mm(x, self.weight) if self.bias is None else torch.addmm(self.bias, x, self.weight)
+        if self.weight is not None and x.dtype == self.dtype:  # float32 search product: no cast, no padding
+            return self.weight.mm(x, self.bias)
         x = x.to(self.dtype)
         n = x.size(0)
         if self.pad:
             x, n = padded_rows(x)
-        if self.weight is None:
-            out = self.module(x)
-        elif self.bias is None:
-            out = torch.mm(x, self.weight)
-        else:
-            out = torch.addmm(self.bias, x, self.weight)
+        out = self.module(x) if self.weight is None else self.weight.mm(x, self.bias)
         return out[:n] if self.pad else out
 
 

@@ -4,8 +4,8 @@
 In the beam search the first layer's input is the embedding of one token, so its input-gate product
 ``embed(token) @ W_ih^T + b_ih + b_hh`` takes only ``vocab`` distinct values: they are computed once per
 search as a (vocab, 4 * units) table, and the layer needs one recurrent product. Higher layers do their
-two products accumulated into one gate tensor (no separate bias and sum kernels). The recurrent and
-upper-layer weights are multiplied as row-major copies in float32 (:mod:`.search_weights`). The LSTM cell arithmetic is PyTorch's
+two products accumulated into one gate tensor. The recurrent and upper-layer weights are multiplied by
+the search's own product (:class:`~.search_weights.Matrix`: oneDNN's kernel for float32 on CPU). The LSTM cell arithmetic is PyTorch's
 (gates i, f, g, o) in float32 (also when the weights are bfloat16: the cell state stays float32), and
 the log-softmax is taken in float32, so the scores equal ``RNNLM.step`` up to float
 round-off (tested). Used automatically for LSTM LMs with plain float weights; GRU LMs and quantised
@@ -31,21 +31,21 @@ def supports(lm: nn.Module) -> bool:
             and type(lm.lo) is nn.Linear and lm.lo.weight.is_floating_point())
 
 
-def _acc_mm(acc: Tensor, x: Tensor, w: Tensor) -> Tensor:
-    """``acc + x @ w``; float32 ``acc`` (gates) with bfloat16 weights takes a bf16 product. Out of place:
+def _acc_mm(acc: Tensor, x: Tensor, w: search_weights.Matrix) -> Tensor:
+    """``acc + x @ W^T``; float32 ``acc`` (gates) with bfloat16 weights takes a bf16 product. Out of place:
     torch's FLOP counter (benchmarks/decode.py) does not see in-place ``addmm_``."""
     if w.dtype == acc.dtype:
-        return torch.addmm(acc, x, w)
+        return w.acc(acc, x)
     xp, n = padded_rows(x.to(w.dtype))
-    return acc.add_(torch.mm(xp, w)[:n])
+    return acc.add_(w.mm(xp)[:n])
 
 
-def _affine(b: Tensor, x: Tensor, w: Tensor) -> Tensor:
-    """``b + x @ w`` as float32 (a bf16 product for bf16 weights)."""
+def _affine(b: Tensor, x: Tensor, w: search_weights.Matrix) -> Tensor:
+    """``b + x @ W^T`` as float32 (a bf16 product for bf16 weights)."""
     if w.dtype == b.dtype:
-        return torch.addmm(b, x, w)
+        return w.mm(x, b)
     xp, n = padded_rows(x.to(w.dtype))
-    return torch.mm(xp, w)[:n].float().add_(b)
+    return w.mm(xp)[:n].float().add_(b)
 
 
 class FusedLSTMLMScorer:
@@ -64,7 +64,7 @@ class FusedLSTMLMScorer:
             # float32 whatever the weights' dtype (it is tiny)
             self.table = torch.addmm((first.bias_ih + first.bias_hh).float(), lm.embed.weight.float(),
                                      first.weight_ih.float().t())
-            # recurrent and upper-layer weights as (in, 4 * units) matrices, row-major in fp32 (search_weights)
+            # recurrent and upper-layer weights as the search's few-row products (search_weights.Matrix)
             self.w_hh0 = search_weights.for_product(first.weight_hh)
             self.upper = [(search_weights.for_product(c.weight_ih), search_weights.for_product(c.weight_hh),
                            (c.bias_ih + c.bias_hh).float()) for c in lm.rnn[1:]]

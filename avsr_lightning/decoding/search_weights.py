@@ -41,17 +41,79 @@ def layout(weight: Tensor) -> Tensor:
         return weight.detach().t().contiguous() if weight.dtype == torch.float32 else weight.t()
 
 
-def for_product(weight: Tensor) -> Tensor:
-    """:func:`layout` of a parameter, cached per weight tensor until the weight changes."""
+def _onednn_linear_available() -> bool:
+    try:
+        return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+#: multiply float32 search rows on CPU through oneDNN's linear kernel (set False to use MKL's GEMM with the
+#: row-major copies everywhere, as before session 23)
+ONEDNN_FP32 = _onednn_linear_available()
+
+
+def _linear_flop(x_shape, w_shape, *args, **kwargs) -> int:
+    rows = 1
+    for d in x_shape[:-1]:
+        rows *= d
+    return 2 * rows * x_shape[-1] * w_shape[0]
+
+
+#: FLOP formulas for ``torch.utils.flop_counter.FlopCounterMode(custom_mapping=...)``: the counter does not
+#: know oneDNN's linear op (benchmarks/decode.py passes these)
+FLOP_FORMULAS = ({torch.ops.mkldnn._linear_pointwise: _linear_flop} if ONEDNN_FP32 else {})
+
+
+class Matrix:
+    """A weight of the search as the right-hand side of few-row products ``x @ W^T (+ b)``, by the route
+    measured fastest for its dtype and device:
+
+    - float32 on CPU (with oneDNN): oneDNN's linear kernel on the ``(out, in)`` weight itself, no copy. On the
+      2-core AMD Zen 5 CPU of session 23 MKL's GEMM ran at half oneDNN's speed for every step shape (40 rows,
+      256 -> 2048 471 vs 134 us, 650 -> 2600 865 vs 416 us, same values to float round-off), on the Intel
+      AMX CPU of session 22 about as fast as the row-major MKL product (docs/decoding.md, "Fast paths");
+    - other float32 (GPUs, builds without oneDNN): ``torch.addmm`` on a row-major ``(in, out)`` copy;
+    - bf16: ``torch.addmm`` on the transposed view (oneDNN underneath), the layout the bf16 path was
+      measured in.
+    Under autograd (never in a search) the oneDNN route, which has no derivative, is skipped."""
+
+    __slots__ = ("weight", "kn", "onednn")
+
+    def __init__(self, weight: Tensor) -> None:
+        w = weight.detach()
+        self.onednn = ONEDNN_FP32 and w.dtype == torch.float32 and w.device.type == "cpu"
+        self.weight = w.contiguous() if self.onednn else w
+        self.kn = self.weight.t() if self.onednn else layout(w)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.weight.dtype
+
+    def mm(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        """``x @ W^T + bias`` (bias 1-D or None)."""
+        if self.onednn and x.dtype == torch.float32 and not torch.is_grad_enabled():
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, bias, "none", [], "")
+        return torch.mm(x, self.kn) if bias is None else torch.addmm(bias, x, self.kn)
+
+    def acc(self, acc: Tensor, x: Tensor) -> Tensor:
+        """``acc + x @ W^T`` for a full (rows, out) accumulator of the weight's dtype."""
+        if self.onednn and x.dtype == torch.float32 and not torch.is_grad_enabled():
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, None, "none", [], "").add_(acc)
+        return torch.addmm(acc, x, self.kn)
+
+
+def for_product(weight: Tensor) -> Matrix:
+    """:class:`Matrix` of a parameter, cached per weight tensor until the weight changes."""
     hit = _KN.get(weight)
     key = tensor_key(weight)
     if hit is not None and hit[0] == key:
         return hit[1]
-    kn = layout(weight)
+    kn = Matrix(weight)
     _KN[weight] = (key, kn)
     return kn
 
 
 def uses_row_major(m: nn.Module) -> bool:
-    """A plain float32 ``nn.Linear`` wide enough for the row-major product to pay."""
+    """A plain float32 ``nn.Linear`` wide enough for the search's own product (:class:`Matrix`) to pay."""
     return type(m) is nn.Linear and m.weight.dtype == torch.float32 and m.out_features >= MIN_OUT_FEATURES
