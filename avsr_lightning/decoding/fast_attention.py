@@ -68,7 +68,7 @@ def _fused_weights(linears: tuple[nn.Module, ...]) -> tuple[search_weights.Matri
     """``[W1; W2; ...]`` as one :class:`~.search_weights.Matrix` (the route few-row products are fast by)
     and ``[b1; b2; ...]``, cached across searches (a decode call builds new scorers)."""
     params = [p for m in linears for p in (m.weight, m.bias) if p is not None]
-    key = tuple(map(search_weights.tensor_key, params)) + tuple(map(id, linears))
+    key = tuple(map(search_weights.tensor_key, params)) + tuple(map(id, linears)) + (search_weights.ONEDNN_FP32,)
     hit = _FUSED.get(linears[0])
     if hit is not None and hit[0] == key:
         return hit[1], hit[2]
@@ -325,7 +325,9 @@ class CachedAttentionScorer:
         if self.fuse:
             if bufs is not None and bufs[0].size(2) > position:
                 return bufs
-            assert bufs is None, "the fused cache gets its next position from select()"
+            if bufs is not None:
+                raise RuntimeError(f"the fused key/value cache holds {bufs[0].size(2)} positions at step {position}: "
+                                   f"its next position comes from select(), which was not called after score()")
             # positions are written before they are read (``_self_attention``): no need to zero them
             return [like.new_empty(n, layer.self_attn.h, position + 1, layer.self_attn.d_k,
                                    dtype=_param_dtype(layer.self_attn.linear_k))

@@ -1,18 +1,22 @@
-"""Linear-layer weights of the search kept as row-major ``(in_features, out_features)`` matrices.
+"""The search's few-row products ``rows @ W^T``: each weight of the decoder and the LM multiplied by the
+route measured fastest for it (:class:`Matrix`).
 
-Why: every beam step multiplies a few dozen hypothesis rows by each weight of the decoder and the LM.
-``nn.Linear`` stores its weight as ``(out, in)`` and multiplies by its transpose; for such few-row
-products the CPU GEMMs are much faster when the weight already is a row-major ``(in, out)`` matrix
-(measured on the 2-core CPU, 40 rows, 16 weights in rotation: fp32 650 -> 2600 85 -> 140 GFLOP/s,
-256 -> 2048 95 -> 131; no difference at training's hundreds of rows; docs/decoding.md, "Fast paths").
-The products gave the same bits in every measured shape. Only float32 weights (MKL's GEMM) are copied:
-bf16 products (oneDNN) were mixed in a micro-benchmark and not faster in whole batched decodes, so
-the bf16 path keeps its layout.
+Why: every beam step multiplies a few dozen hypothesis rows by each weight of the decoder and the LM, and
+for such products the route matters more than for training's hundreds of rows:
 
-A copy is made once per weight and reused while the weight is unchanged (same storage, same version
-counter), so searches do not pay for it; the price is a second copy of the decoder's and the LM's
-weights in memory. Narrow layers (fewer than :data:`MIN_OUT_FEATURES` outputs, e.g. the 41-token output
-layers) keep ``nn.Linear``: there the transposed read was as fast or faster.
+- float32 on CPU: oneDNN's linear kernel on ``nn.Linear``'s own ``(out, in)`` weight. On the 2-core AMD
+  Zen 5 CPU of session 23 MKL's GEMM (``torch.addmm``) ran at under half of oneDNN's speed on every step
+  shape (40 rows, 2 threads: 256 -> 2048 471 vs 134 us; 650 -> 2600 865 vs 416 us); on the Intel AMX CPU
+  of session 22 oneDNN was about as fast as the row-major MKL product below (docs/decoding.md, "Fast paths").
+- float32 elsewhere (GPUs; CPU builds without oneDNN): ``torch.addmm`` on a row-major ``(in, out)`` copy.
+  With ``nn.Linear``'s transposed read MKL was 1.2-1.6x slower on the Intel CPU of session 21 (40 rows,
+  fp32 650 -> 2600 85 -> 140 GFLOP/s, 256 -> 2048 95 -> 131); the two layouts gave the same bits.
+- bf16: ``torch.addmm`` on the transposed view (oneDNN underneath), the layout the bf16 path was measured in.
+
+What is derived from a weight (the row-major copy) is made once and reused while the weight is unchanged
+(same storage, same version counter), so searches do not pay for it. Narrow layers (fewer than
+:data:`MIN_OUT_FEATURES` outputs, e.g. the 41-token output layers) keep ``nn.Linear``: there the other
+routes were no faster.
 """
 from __future__ import annotations
 
@@ -49,7 +53,7 @@ def _onednn_linear_available() -> bool:
 
 
 #: multiply float32 search rows on CPU through oneDNN's linear kernel (set False to use MKL's GEMM with the
-#: row-major copies everywhere, as before session 23)
+#: row-major copies everywhere, as before session 23; cached matrices follow the setting)
 ONEDNN_FP32 = _onednn_linear_available()
 
 
@@ -66,17 +70,10 @@ FLOP_FORMULAS = ({torch.ops.mkldnn._linear_pointwise: _linear_flop} if ONEDNN_FP
 
 
 class Matrix:
-    """A weight of the search as the right-hand side of few-row products ``x @ W^T (+ b)``, by the route
-    measured fastest for its dtype and device:
-
-    - float32 on CPU (with oneDNN): oneDNN's linear kernel on the ``(out, in)`` weight itself, no copy. On the
-      2-core AMD Zen 5 CPU of session 23 MKL's GEMM ran at half oneDNN's speed for every step shape (40 rows,
-      256 -> 2048 471 vs 134 us, 650 -> 2600 865 vs 416 us, same values to float round-off), on the Intel
-      AMX CPU of session 22 about as fast as the row-major MKL product (docs/decoding.md, "Fast paths");
-    - other float32 (GPUs, builds without oneDNN): ``torch.addmm`` on a row-major ``(in, out)`` copy;
-    - bf16: ``torch.addmm`` on the transposed view (oneDNN underneath), the layout the bf16 path was
-      measured in.
-    Under autograd (never in a search) the oneDNN route, which has no derivative, is skipped."""
+    """A weight of the search as the right-hand side of few-row products ``x @ W^T (+ b)``, by the route of
+    its dtype and device (module docstring): oneDNN's linear kernel for float32 on CPU, ``torch.addmm`` on a
+    row-major copy for other float32, on the transposed view for bf16. Under autograd (never in a search)
+    the oneDNN route, which has no derivative, is skipped."""
 
     __slots__ = ("weight", "kn", "onednn")
 
@@ -106,7 +103,7 @@ class Matrix:
 def for_product(weight: Tensor) -> Matrix:
     """:class:`Matrix` of a parameter, cached per weight tensor until the weight changes."""
     hit = _KN.get(weight)
-    key = tensor_key(weight)
+    key = tensor_key(weight) + (ONEDNN_FP32,)
     if hit is not None and hit[0] == key:
         return hit[1]
     kn = Matrix(weight)
