@@ -414,8 +414,7 @@ def _self_attend(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     (docs/decoding.md, session 23). float32 and GPUs keep the fused kernel."""
     if q.dtype == torch.float32 or q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v)
-    scores = torch.matmul(q, k.transpose(-1, -2)).float().mul_(q.size(-1) ** -0.5)  # (N, H, 1, P)
-    return torch.matmul(torch.softmax(scores, dim=-1).to(v.dtype), v)
+    return _product_attention(q, k, v, None)
 
 
 def _source_attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
@@ -429,7 +428,12 @@ def _source_attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tens
     """
     if q.dtype == torch.float32 or q.device.type != "cpu" or q.size(0) < PRODUCT_ATTENTION_MIN_GROUPS:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    scores = torch.matmul(q, k.transpose(-1, -2)).float().mul_(q.size(-1) ** -0.5)  # (A, H, beam, T)
+    return _product_attention(q, k, v, mask)
+
+
+def _product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+    """Scaled dot-product attention as two reduced-precision products around a float32 (masked) softmax."""
+    scores = torch.matmul(q, k.transpose(-1, -2)).float().mul_(q.size(-1) ** -0.5)  # (..., queries, keys)
     if mask is not None:
         scores.masked_fill_(~mask, float("-inf"))
     return torch.matmul(torch.softmax(scores, dim=-1).to(v.dtype), v)

@@ -72,8 +72,8 @@ FLOP_FORMULAS = ({torch.ops.mkldnn._linear_pointwise: _linear_flop} if ONEDNN_FP
 class Matrix:
     """A weight of the search as the right-hand side of few-row products ``x @ W^T (+ b)``, by the route of
     its dtype and device (module docstring): oneDNN's linear kernel for float32 on CPU, ``torch.addmm`` on a
-    row-major copy for other float32, on the transposed view for bf16. Under autograd (never in a search)
-    the oneDNN route, which has no derivative, is skipped."""
+    row-major copy for other float32, on the transposed view for bf16. For inputs that record a gradient
+    (never in a search) the oneDNN route, which has no derivative, is skipped."""
 
     __slots__ = ("weight", "kn", "onednn")
 
@@ -89,13 +89,13 @@ class Matrix:
 
     def mm(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         """``x @ W^T + bias`` (bias 1-D or None)."""
-        if self.onednn and x.dtype == torch.float32 and not torch.is_grad_enabled():
+        if self.onednn and x.dtype == torch.float32 and not (x.requires_grad and torch.is_grad_enabled()):
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, bias, "none", [], "")
         return torch.mm(x, self.kn) if bias is None else torch.addmm(bias, x, self.kn)
 
     def acc(self, acc: Tensor, x: Tensor) -> Tensor:
         """``acc + x @ W^T`` for a full (rows, out) accumulator of the weight's dtype."""
-        if self.onednn and x.dtype == torch.float32 and not torch.is_grad_enabled():
+        if self.onednn and x.dtype == torch.float32 and not (x.requires_grad and torch.is_grad_enabled()):
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, None, "none", [], "").add_(acc)
         return torch.addmm(acc, x, self.kn)
 
