@@ -36,7 +36,7 @@ from avsr_lightning.data.synthetic.visemes import mouth_trajectory
 from avsr_lightning.data.synthetic.writers import PARTIAL_SUFFIX, write_mp4, write_npz, write_text, write_wav
 
 #: Bump when the generator's output changes; part of the data module's cache key.
-VERSION = "5"
+VERSION = "6"
 FPS = 25
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 NOISE_SECONDS = 30.0

@@ -3,7 +3,9 @@
 Each eSpeak NG phoneme maps to a viseme class (bilabial closure, labiodental, rounded, open, spread, ...)
 that sets a target for three mouth parameters in [0, 1] and a *dominance*: how strongly the phoneme
 imposes its shape on its neighbours. Closures and labiodentals dominate (the lips must meet); alveolars
-and velars barely do (the tongue does the work, the lips follow the vowels). The trajectory is the
+and velars barely do (the tongue does the work, the lips follow the vowels), and they share one viseme:
+from the outside ``t d n l k g s z`` look alike, as they do on real faces. Like real lips, the classes leave
+homophenes (``p b m``, ``f v``, ``t d n l k g s z``) that only the audio can tell apart (docs/demo.md). The trajectory is the
 dominance-weighted Gaussian blend of the targets on a 1 ms grid (a light form of the Cohen-Massaro
 coarticulation model), sampled at the centre of each 40 ms video frame.
 """
@@ -38,9 +40,10 @@ MID = Viseme("mid", 0.6, 0.55, 0.1, 1.5)
 SPREAD = Viseme("spread", 0.28, 1.0, 0.0, 2.5)
 POSTALVEOLAR = Viseme("postalveolar", 0.22, 0.25, 0.75, 2.5)
 DENTAL = Viseme("dental", 0.3, 0.6, 0.0, 1.5)
-ALVEOLAR = Viseme("alveolar", 0.25, 0.6, 0.05, 0.6)
-VELAR = Viseme("velar", 0.35, 0.5, 0.05, 0.5)
-SIBILANT = Viseme("sibilant", 0.15, 0.8, 0.0, 1.5)
+#: Alveolars and velars: the tongue moves, the lips barely do and the two places look the same.
+LINGUAL = Viseme("lingual", 0.3, 0.55, 0.05, 0.55)
+ALVEOLAR = VELAR = LINGUAL
+SIBILANT = LINGUAL  # s, z: narrow teeth gap, like t and d from the outside
 
 # eSpeak NG English phoneme mnemonics (stress marks stripped). Diphthongs are two visemes in sequence.
 _PHONEME_VISEMES: dict[str, tuple[Viseme, ...]] = {
