@@ -7,7 +7,7 @@ THE TUB*). Every slot of the grammar has such groups, so lip reading alone leave
 ambiguous (as on real faces) and the audio is needed to resolve them, while the rest of the vocabulary
 (rounding in *MOVE, SHOES*, wide openings in *FOUND, NOW*, spread lips in *SEE, PICK UP*) keeps the lips
 informative. That is what lets the demo show fusion: audio-visual beats video-only everywhere and
-audio-only in noise (docs/demo.md). Three templates give 9492 distinct sentences of 4-8 words (about
+audio-only in noise (docs/demo.md). Three templates give 9492 distinct sentences of 5-7 words (about
 2-3 s of slowish speech). A fixed, seed-independent subset of sentences is *held out*: it never appears
 in training, only in val/test.
 """
