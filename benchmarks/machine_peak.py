@@ -54,4 +54,3 @@ def gemm_peak(device: torch.device, dtype: torch.dtype, n: int, repeats: int = 7
     rates = routes[best]
     return {"gflops": statistics.median(rates), "min": min(rates), "max": max(rates), "n": n, "repeats": repeats,
             "route": best, "routes": {r: statistics.median(v) for r, v in routes.items()}}
-

@@ -6,8 +6,8 @@ A VAN*; *PACKED, BAGGED*) or only in what the tongue does (*BEN, MEG, PEG*; *SOL
 THE TUB*). Every slot of the grammar has such groups, so lip reading alone leaves a share of the words
 ambiguous (as on real faces) and the audio is needed to resolve them, while the rest of the vocabulary
 (rounding in *MOVE, SHOES*, wide openings in *FOUND, NOW*, spread lips in *SEE, PICK UP*) keeps the lips
-informative. That is what lets the demo show fusion: audio-visual beats video-only everywhere and
-audio-only in noise (docs/demo.md). Three templates give 9492 distinct sentences of 5-7 words (about
+informative. That is what gives the demo something to fuse: the lips narrow a word down, the audio picks
+it (measured results in docs/demo.md). Three templates give 9492 distinct sentences of 5-7 words (about
 2-3 s of slowish speech). A fixed, seed-independent subset of sentences is *held out*: it never appears
 in training, only in val/test.
 """
