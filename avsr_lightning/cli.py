@@ -30,6 +30,7 @@ from avsr_lightning.callbacks import (
 from avsr_lightning.callbacks.atomic_checkpoint_io import read_lightning_checkpoint
 from avsr_lightning.elastic_store import destroy_default_group, init_process_group_for_trainer
 from avsr_lightning.lightning_module import AVSRModule
+from avsr_lightning.primitive_cache import enlarge_primitive_cache
 
 __all__ = ["AVSRCLI", "main", "data_vocab_size"]
 
@@ -180,6 +181,7 @@ def main(args: list[str] | None = None) -> AVSRCLI:
     with its own status code."""
     argv = sys.argv[1:] if args is None else list(args)
     retain_freed_memory()  # before the model exists: no page faults for the step's large tensors (allocator.py)
+    enlarge_primitive_cache()  # before the first convolution: no oneDNN kernel rebuilt per batch shape
     atexit.unregister(destroy_default_group)  # once per process, however often main() runs (tests)
     atexit.register(destroy_default_group)  # a DDP run's process group (gloo too) ends before the interpreter
     if argv and argv[0] == "transcribe":

@@ -288,8 +288,10 @@ def main(args: Optional[list[str]] = None) -> list[SweepRow]:
     from avsr_lightning.allocator import retain_freed_memory
     from avsr_lightning.decoding.api import BeamSearchDecoder
     from avsr_lightning.decoding.greedy import AttentionGreedyDecoder, CTCGreedyDecoder
+    from avsr_lightning.primitive_cache import enlarge_primitive_cache
 
     retain_freed_memory()  # no page faults per batch for large CPU tensors (avsr_lightning/allocator.py)
+    enlarge_primitive_cache()  # no oneDNN kernel rebuilt per batch shape (avsr_lightning/primitive_cache.py)
     parser = ArgumentParser(prog="python -m avsr_lightning.sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", type=Optional[str], default=None,
                         help="a training recipe (e.g. configs/demo.yaml) whose data section is the sweep's data: "

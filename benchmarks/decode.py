@@ -59,6 +59,7 @@ from avsr_lightning.decoding import precision, search_weights  # noqa: E402
 from avsr_lightning.decoding.api import beam_search_from_features  # noqa: E402
 from avsr_lightning.models import ARCHITECTURES  # noqa: E402
 from avsr_lightning.models.rnnlm import RNNLM  # noqa: E402
+from avsr_lightning.primitive_cache import enlarge_primitive_cache  # noqa: E402
 
 VOCAB, SOS, EOS, BLANK = 41, 40, 40, 0
 QUICK_SIZES = dict(d_model=32, heads=2, encoder_layers=2, ffn_dim=64, decoder_layers=2, decoder_ffn_dim=64,
@@ -242,6 +243,7 @@ def main() -> None:
     ap.add_argument("--espnet_path", default=os.environ.get("ESPNET_PATH", "/work/espnet_pkgs"))
     args = ap.parse_args()
     malloc = retain_freed_memory(args.malloc)  # before the model and the test set exist
+    enlarge_primitive_cache()  # as the CLI does (avsr_lightning/primitive_cache.py)
     if args.quick:
         args.utterances, args.search_utterances, args.beam = min(args.utterances, 6), min(args.search_utterances, 2), 8
         args.lm_units, args.peak_n, args.frame_budget = 64, 256, min(args.frame_budget, 60)

@@ -44,6 +44,7 @@ from machine_peak import gemm_peak  # benchmarks/machine_peak.py: the one GEMM-p
 from torch.utils.flop_counter import FlopCounterMode
 
 from avsr_lightning.allocator import retain_freed_memory
+from avsr_lightning.primitive_cache import enlarge_primitive_cache
 
 ARCHS = ("AVRelScore", "VCAFE", "Conformer", "Audio", "Video")
 REPO = Path(__file__).resolve().parents[1]
@@ -251,6 +252,7 @@ def main() -> None:
     warmup = 0 if args.quick else args.warmup
     if args._worker:
         malloc = retain_freed_memory()  # AVSR_LIGHTNING_MALLOC is set by the parent process
+        enlarge_primitive_cache()  # as the CLI does (avsr_lightning/primitive_cache.py)
         kwargs = model_kwargs(args._worker, args.sizes)
         image = args.image or recipe_image(args._worker, args.sizes) or 88
         print(json.dumps({**bench_arch(args._worker, kwargs, device, args.repeats, warmup, batch, frames, image,
