@@ -104,6 +104,7 @@ class AVSEDataModule(LRSDataModule):
         pin_memory: Optional[bool] = None,
         persistent_workers: bool = False,
         tokenizer: Optional[Tokenizer] = None,
+        worker_nice: int = 0,
     ) -> None:
         if train_mode not in TRAIN_MODES:
             raise ValueError(f"AVSEDataModule: train_mode must be one of {TRAIN_MODES}, got {train_mode!r}")
@@ -117,7 +118,7 @@ class AVSEDataModule(LRSDataModule):
                          eval_max_frames=eval_max_frames, max_length=max_length, modalities=modalities,
                          max_text_len=max_text_len, reference_quirks=reference_quirks,
                          max_bad_fraction=max_bad_fraction, pin_memory=pin_memory,
-                         persistent_workers=persistent_workers, tokenizer=tokenizer)
+                         persistent_workers=persistent_workers, tokenizer=tokenizer, worker_nice=worker_nice)
         self.avse_root = Path(avse_root)
         self.lrs_root = Path(lrs_root)
         self.speech_weight = speech_weight

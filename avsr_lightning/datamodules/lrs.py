@@ -42,6 +42,7 @@ from avsr_lightning.data.transforms import (
     default_train_transforms,
 )
 from avsr_lightning.data.transforms.stats import corpus_pixel_stats
+from avsr_lightning.data.worker_priority import LowPriorityWorkerInit
 from avsr_lightning.data.worker_seed import WorkerSeeder, loader_generator
 from avsr_lightning.text import CharTokenizer, Tokenizer
 
@@ -96,6 +97,9 @@ class LRSDataModule(pl.LightningDataModule):
             when the split's decoded size is below ``cache_max_gb``). Per process: with ``num_workers > 0``
             use ``persistent_workers: true`` so workers keep their cache across epochs.
         cache_max_gb: the ``auto`` limit per split and process.
+        worker_nice: raise the data workers' nice value by this much (0..19): on a machine whose cores all
+            run the training step (the 2-core demo) the workers then use the gaps the step leaves instead of
+            pre-empting its threads (avsr_lightning/data/worker_priority.py). 0 = unchanged.
     """
 
     #: the samplers shard batches per rank: the CLI turns Lightning's sampler injection off (docs/training.md)
@@ -138,6 +142,7 @@ class LRSDataModule(pl.LightningDataModule):
         eval_noise_files: Optional[list[str]] = None,
         cache_decoded: Union[bool, str] = False,
         cache_max_gb: float = 2.0,
+        worker_nice: int = 0,
     ) -> None:
         super().__init__()
         if max_frames is None and batch_size is None:
@@ -193,6 +198,9 @@ class LRSDataModule(pl.LightningDataModule):
         self.eval_transforms = list(eval_transforms) if eval_transforms is not None else None
         self.eval_noise_files = eval_noise_files
         self.cache_decoded, self.cache_max_gb = cache_decoded, cache_max_gb
+        if not 0 <= worker_nice <= 19:
+            raise ValueError(f"LRSDataModule: worker_nice should be in 0..19 (0 = unchanged priority), got {worker_nice}")
+        self.worker_nice = worker_nice
         self.tokenizer = tokenizer or CharTokenizer()
         self.datasets: dict[str, Any] = {}
         self.samplers: dict[str, Any] = {}
@@ -377,7 +385,8 @@ class LRSDataModule(pl.LightningDataModule):
                           collate_fn=Collator(dataset, eligible=sampler.eligible(0)),
                           pin_memory=self.pin_memory, persistent_workers=self.persistent_workers and self.num_workers > 0,
                           generator=loader_generator(self.seed),
-                          worker_init_fn=WorkerSeeder(self.seed, sampler.rank, partial(getattr, sampler, "epoch")))
+                          worker_init_fn=LowPriorityWorkerInit(
+                              WorkerSeeder(self.seed, sampler.rank, partial(getattr, sampler, "epoch")), self.worker_nice))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["train"], self.samplers["train"])

@@ -39,3 +39,35 @@ def test_modality_dropout_blanks_one_stream_at_the_configured_rates():
         ModalityDropout(0.5)(_clip(torch.ones(2, 2, 2), torch.ones(4)), None)
     with pytest.raises(ValueError):
         ModalityDropout(0.8, 0.5)
+
+
+def test_audio_noise_branch_replaces_the_audio_by_normalised_training_noise(tmp_path):
+    import soundfile as sf
+
+    from avsr_lightning.data.transforms import PipelineContext
+
+    noise = np.random.default_rng(0).standard_normal(4000).astype(np.float32) * 0.1 + 0.5  # offset: not normalised
+    sf.write(tmp_path / "babble.wav", noise, 16000, subtype="FLOAT")
+    step = ModalityDropout(video_p=0.1, audio_p=0.2, audio_noise_p=0.3)
+    step.bind(PipelineContext(noise_files=[tmp_path / "babble.wav"]))
+    rng = np.random.default_rng(3)
+    speech = torch.ones(640) * 3.0
+    windows = torch.as_tensor(noise).unfold(0, 640, 1)  # every excerpt the step could cut, normalised
+    windows = (windows - windows.mean(1, keepdim=True)) / windows.std(1, unbiased=False, keepdim=True)
+    counts = {"video": 0, "audio": 0, "audio_noise": 0, None: 0}
+    for _ in range(1000):
+        clip = step(_clip(torch.ones(4, 5, 5), speech.clone()), rng)
+        kind = clip.condition.get("dropped")
+        counts[kind] += 1
+        if kind == "audio_noise":
+            assert clip.frames.all() and clip.audio.shape == speech.shape
+            assert abs(float(clip.audio.mean())) < 1e-4 and abs(float(clip.audio.std(unbiased=False)) - 1) < 1e-3
+            assert torch.isclose(windows, clip.audio, atol=1e-4).all(1).any()  # an excerpt of the noise file
+    assert abs(counts["audio_noise"] / 1000 - 0.3) < 0.05 and abs(counts["audio"] / 1000 - 0.2) < 0.05
+    # the branch needs noise: without any, binding says what to set
+    with pytest.raises(ValueError, match="noise_files"):
+        ModalityDropout(audio_noise_p=0.2).bind(PipelineContext(noise_files=[]))
+    # an audio-only or video-only pipeline never loads noise
+    single = ModalityDropout(audio_noise_p=0.2)
+    single.bind(PipelineContext(modalities=("audio",), noise_files=[]))
+    assert single(_clip(None, speech.clone()), rng).audio.eq(3.0).all()

@@ -125,3 +125,33 @@ def test_modalities_and_ddp_sharding_from_the_trainer(corpus):
     dm2.trainer = FakeTrainer()
     with pytest.raises(ValueError, match="use_distributed_sampler"):
         dm2.setup("fit")
+
+
+class _NiceOfWorker(torch.utils.data.Dataset):
+    """Each item is the nice value of the process that produced it."""
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        import os
+        return os.nice(0)
+
+
+def test_worker_nice_lowers_the_workers_priority_only(corpus):
+    import os
+
+    from avsr_lightning.data.worker_priority import LowPriorityWorkerInit
+    from avsr_lightning.data.worker_seed import WorkerSeeder
+
+    dm = LRSDataModule(str(corpus), max_frames=90, num_workers=1, worker_nice=7)
+    dm.setup("fit")
+    init = dm.train_dataloader().worker_init_fn
+    assert isinstance(init, LowPriorityWorkerInit) and init.nice == 7 and isinstance(init.inner, WorkerSeeder)
+    parent = os.nice(0)
+    # the loader's own init function, run in a real worker process
+    got = list(torch.utils.data.DataLoader(_NiceOfWorker(), batch_size=None, num_workers=1, worker_init_fn=init))
+    assert got == [min(parent + 7, 19)] * 2
+    assert os.nice(0) == parent  # the training process keeps its priority
+    with pytest.raises(ValueError, match="worker_nice"):
+        LRSDataModule(str(corpus), max_frames=90, worker_nice=25)

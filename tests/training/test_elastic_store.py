@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-import pytest
 import torch.distributed as dist
 
 from avsr_lightning.elastic_store import ROOT, ElasticStoreError, fresh_namespace, init_process_group_fresh

@@ -6,28 +6,59 @@ little from it when the easy one degrades. Blanking one stream in a fraction of 
 forces both paths to carry the transcript on their own, which is what lets the fused model beat each
 single-stream model (docs/demo.md). Blanking happens after normalisation, so a blanked video is the mean
 grey (0) and a blanked audio is silence (0).
+
+Silence is easy to recognise, so a model trained only with it learns "no sound: read the lips" but not "a
+sound that does not match the lips: read the lips", which is what babble at a negative SNR is. With
+``audio_noise_p`` the audio of some utterances is replaced by an excerpt of the training noise alone
+(normalised like speech), other talkers with nothing of the target sentence in it.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
 
-from avsr_lightning.data.transforms.base import Clip, Transform
+from avsr_lightning.data.corruption.functional import crop_noise
+from avsr_lightning.data.transforms.base import Clip, PipelineContext, Transform
+from avsr_lightning.data.transforms.functional import normalize_utterance
 
 
 class ModalityDropout(Transform):
-    """With probability ``video_p`` zero every frame; else with probability ``audio_p`` zero the audio.
+    """With probability ``video_p`` zero every frame; else with ``audio_p`` zero the audio; else with
+    ``audio_noise_p`` replace the audio by training noise alone.
 
-    One uniform draw per utterance, whatever the probabilities (so later draws do not depend on them).
-    Never both streams. The sample's ``condition`` records ``dropped: video|audio``. Only for clips that
-    carry both streams (an audio-only or video-only pipeline is left untouched). Put it last.
+    One uniform draw per utterance, whatever the probabilities (so later draws do not depend on them); the
+    noise branch then draws the noise file and the excerpt. Never both streams. The sample's ``condition``
+    records ``dropped: video|audio|audio_noise``. Only for clips that carry both streams (an audio-only or
+    video-only pipeline is left untouched). Put it last (after ``AudioNormalize``).
+
+    Args:
+        video_p, audio_p, audio_noise_p: the probabilities of the three branches (sum <= 1).
+        noise_files: the noise of the ``audio_noise_p`` branch; None = the data module's training noise.
     """
 
-    def __init__(self, video_p: float = 0.0, audio_p: float = 0.0) -> None:
-        if video_p < 0 or audio_p < 0 or video_p + audio_p > 1.0:
-            raise ValueError(f"ModalityDropout: need video_p >= 0, audio_p >= 0 and video_p + audio_p <= 1, got "
-                             f"{video_p}, {audio_p}")
-        self.video_p, self.audio_p = float(video_p), float(audio_p)
+    def __init__(self, video_p: float = 0.0, audio_p: float = 0.0, audio_noise_p: float = 0.0,
+                 noise_files: list[str] | None = None) -> None:
+        if video_p < 0 or audio_p < 0 or audio_noise_p < 0 or video_p + audio_p + audio_noise_p > 1.0:
+            raise ValueError(f"ModalityDropout: need video_p, audio_p, audio_noise_p >= 0 with a sum <= 1, got "
+                             f"{video_p}, {audio_p}, {audio_noise_p}")
+        self.video_p, self.audio_p, self.audio_noise_p = float(video_p), float(audio_p), float(audio_noise_p)
+        self.noise_files = noise_files
+        self._mixer: Any = None
+
+    def bind(self, context: PipelineContext) -> None:
+        if self.audio_noise_p == 0.0 or "audio" not in context.modalities or "video" not in context.modalities:
+            self._mixer = None
+            return
+        files = self.noise_files if self.noise_files is not None else list(context.noise_files)
+        if not files:
+            raise ValueError(f"ModalityDropout: audio_noise_p={self.audio_noise_p} needs training noise but none "
+                             f"was found; set noise_files or put babble.wav under <root>/noise, or use "
+                             f"audio_noise_p: 0")
+        from avsr_lightning.data.corruption.acoustic import NoiseMixer
+
+        self._mixer = NoiseMixer(files, snrs=[0.0])  # only its file list and its once-per-worker loading
 
     def __call__(self, clip: Clip, rng: np.random.Generator | None) -> Clip:
         if clip.frames is None or clip.audio is None:
@@ -41,6 +72,13 @@ class ModalityDropout(Transform):
         elif u < self.video_p + self.audio_p:
             clip.audio = _zeros_like(clip.audio)
             clip.condition["dropped"] = "audio"
+        elif u < self.video_p + self.audio_p + self.audio_noise_p:
+            if self._mixer is None:
+                raise RuntimeError("ModalityDropout: audio_noise_p > 0 but bind() was not called")
+            index = int(rng.integers(0, len(self._mixer.noise_files)))
+            noise = normalize_utterance(crop_noise(self._mixer.noises[index], len(clip.audio), rng))
+            clip.audio = noise if isinstance(clip.audio, torch.Tensor) else noise.numpy()
+            clip.condition["dropped"] = "audio_noise"
         return clip
 
 
