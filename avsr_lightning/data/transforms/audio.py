@@ -34,6 +34,13 @@ class MatchAudioToVideo(Transform):
         return clip
 
 
+def training_noise_files(noise_files: Optional[list[str]], context: PipelineContext) -> list[Path]:
+    """``noise_files`` with relative paths taken under the corpus root, or the data module's training noise."""
+    if noise_files is None:
+        return [Path(p) for p in context.noise_files]
+    return [Path(p) if Path(p).is_absolute() or context.root is None else Path(context.root) / p for p in noise_files]
+
+
 class NoiseMixing(Transform):
     """Training noise: one of ``noise_files`` at an SNR drawn uniformly from ``snrs`` (``null`` = clean).
 
@@ -64,8 +71,7 @@ class NoiseMixing(Transform):
         if all(s is None for s in self.snrs):
             self._mixer = None
             return
-        files = ([Path(p) if Path(p).is_absolute() or context.root is None else Path(context.root) / p
-                  for p in self.noise_files] if self.noise_files is not None else list(context.noise_files))
+        files = training_noise_files(self.noise_files, context)
         if not files:
             raise ValueError(f"NoiseMixing: SNRs {self.snrs} need noise but no noise file was found; set "
                              f"noise_files or put babble.wav under {Path(context.root or '.') / 'noise'}, or use "

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from avsr_lightning.data.corruption.functional import crop_noise
+from avsr_lightning.data.transforms.audio import training_noise_files
 from avsr_lightning.data.transforms.base import Clip, PipelineContext, Transform
 from avsr_lightning.data.transforms.functional import normalize_utterance
 
@@ -51,7 +52,7 @@ class ModalityDropout(Transform):
         if self.audio_noise_p == 0.0 or "audio" not in context.modalities or "video" not in context.modalities:
             self._mixer = None
             return
-        files = self.noise_files if self.noise_files is not None else list(context.noise_files)
+        files = training_noise_files(self.noise_files, context)
         if not files:
             raise ValueError(f"ModalityDropout: audio_noise_p={self.audio_noise_p} needs training noise but none "
                              f"was found; set noise_files or put babble.wav under <root>/noise, or use "
