@@ -110,11 +110,12 @@ class AVRelScoreEncoder(ConformerEncoder):
                  conv_kernel: int = 31, dropout: float = 0.1, attention_dropout: float = 0.1,
                  frontend_widths: Sequence[int] = DEFAULT_WIDTHS, scorer_hidden: int = 1024,
                  scorer_kernel: int = 7, mask_padding: bool = False, packed_positions: bool = False,
-                 merge_halves: bool = False) -> None:
+                 merge_halves: bool = False, audio_stem_stride: int = 4) -> None:
         feat = int(frontend_widths[-1])
         super().__init__(
             feat, d_model, heads, layers, ffn_dim, conv_kernel, dropout, attention_dropout, mask_padding,
-            before_embed={"frontend_aud": AudioFrontend(frontend_widths), "frontend_vid": VideoFrontend(frontend_widths)},
+            before_embed={"frontend_aud": AudioFrontend(frontend_widths, stem_stride=audio_stem_stride),
+                          "frontend_vid": VideoFrontend(frontend_widths)},
             # after_norm_vid/aud: created but never used by the reference (spec §1.7); kept for strict loading
             after_embed={"after_norm_vid": layer_norm(d_model), "after_norm_aud": layer_norm(d_model),
                          "fusion": ReliabilityFusion(feat, scorer_hidden, scorer_kernel)},
@@ -161,6 +162,8 @@ class AVRelScore(Recognizer):
         mask_padding: fix padding leakage (frontends, scorers, conv module, BatchNorm statistics).
         packed_positions: fix the padding-dependent audio-video relative distance (spec §8.14).
         merge_halves: read out video + audio halves of the Conformer output (opt-in, see the module doc).
+        audio_stem_stride: stride of the raw-waveform stem (opt-in; 4 = reference), see
+            :class:`~avsr_lightning.models.resnet.ResNet1dTrunk`.
     """
 
     UNUSED_PARAMETER_PREFIXES = ("encoders.after_norm_vid", "encoders.after_norm_aud")
@@ -171,11 +174,11 @@ class AVRelScore(Recognizer):
                  frontend_widths: tuple[int, int, int, int] = DEFAULT_WIDTHS, scorer_hidden: int = 1024,
                  scorer_kernel: int = 7, ctc_weight: float = 0.1, label_smoothing: float = 0.1,
                  length_normalized_loss: bool = False, mask_padding: bool = False,
-                 packed_positions: bool = False, merge_halves: bool = False) -> None:
+                 packed_positions: bool = False, merge_halves: bool = False, audio_stem_stride: int = 4) -> None:
         super().__init__()
         self.encoders = AVRelScoreEncoder(d_model, heads, encoder_layers, ffn_dim, conv_kernel, dropout,
                                           attention_dropout, frontend_widths, scorer_hidden, scorer_kernel,
-                                          mask_padding, packed_positions, merge_halves)
+                                          mask_padding, packed_positions, merge_halves, audio_stem_stride)
         self._build_heads(vocab_size, d_model, heads, decoder_layers, decoder_ffn_dim, dropout, attention_dropout,
                           ctc_weight, label_smoothing, length_normalized_loss)
 

@@ -41,12 +41,12 @@ class Conformer(Recognizer):
                  dropout: float = 0.1, attention_dropout: float = 0.1,
                  frontend_widths: tuple[int, int, int, int] = DEFAULT_WIDTHS, fusion_hidden: int = 1024,
                  ctc_weight: float = 0.1, label_smoothing: float = 0.1, length_normalized_loss: bool = False,
-                 mask_padding: bool = False) -> None:
+                 mask_padding: bool = False, audio_stem_stride: int = 4) -> None:
         super().__init__()
         args = (d_model, heads, encoder_layers, ffn_dim, conv_kernel, dropout, attention_dropout, frontend_widths,
                 mask_padding)
         self.encoder_vid = VideoEncoder(*args)
-        self.encoder_aud = AudioEncoder(*args)
+        self.encoder_aud = AudioEncoder(*args, stem_stride=audio_stem_stride)
         self.fusion_module = FusionMLP(d_model, fusion_hidden)
         self.mask_padding = mask_padding
         self._build_heads(vocab_size, d_model, heads, decoder_layers, decoder_ffn_dim, dropout, attention_dropout,

@@ -171,9 +171,9 @@ class AudioFrontend(nn.Module):
     the result with the video length using :func:`~avsr_lightning.models.masking.match_length`.
     """
 
-    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, upsample_ratio: int = 1) -> None:
+    def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, upsample_ratio: int = 1, stem_stride: int = 4) -> None:
         super().__init__()
-        self.trunk = ResNet1dTrunk(widths, upsample_ratio=upsample_ratio)
+        self.trunk = ResNet1dTrunk(widths, upsample_ratio=upsample_ratio, stem_stride=stem_stride)
         self.out_dim = self.trunk.out_dim
 
     def forward(self, audio: Tensor, lengths: Tensor | None = None) -> Tensor:
@@ -188,5 +188,5 @@ class AudioFrontend(nn.Module):
             whole = torch.div(lengths, SAMPLES_PER_FRAME, rounding_mode="floor") * SAMPLES_PER_FRAME
             x = x * lengths_to_mask(whole, n).unsqueeze(1).to(x.dtype)
             masks = [lengths_to_mask(torch.div(whole, s, rounding_mode="floor"), n // s).unsqueeze(1)
-                     for s in ResNet1dTrunk.STAGE_STRIDES]
+                     for s in self.trunk.stage_strides]
         return self.trunk(x, masks).transpose(1, 2)

@@ -32,9 +32,11 @@ class VideoEncoder(ConformerEncoder):
 class AudioEncoder(ConformerEncoder):
     def __init__(self, d_model: int = 256, heads: int = 4, layers: int = 12, ffn_dim: int = 2048,
                  conv_kernel: int = 31, dropout: float = 0.1, attention_dropout: float = 0.1,
-                 frontend_widths: Sequence[int] = DEFAULT_WIDTHS, mask_padding: bool = False) -> None:
+                 frontend_widths: Sequence[int] = DEFAULT_WIDTHS, mask_padding: bool = False,
+                 stem_stride: int = 4) -> None:
         super().__init__(int(frontend_widths[-1]), d_model, heads, layers, ffn_dim, conv_kernel, dropout,
-                         attention_dropout, mask_padding, before_embed={"frontend": AudioFrontend(frontend_widths)})
+                         attention_dropout, mask_padding,
+                         before_embed={"frontend": AudioFrontend(frontend_widths, stem_stride=stem_stride)})
 
     def forward(self, audio: Tensor, frame_lengths: Tensor, num_frames: int,  # type: ignore[override]
                 audio_lengths: Tensor | None = None) -> Tensor:

@@ -132,23 +132,37 @@ class ResNet2dTrunk(nn.Module):
 
 
 class ResNet1dTrunk(nn.Module):
-    """Raw-waveform ResNet-18: conv k80/s4, four 1-D stages, AvgPool1d(20) -> one vector per 640 samples."""
+    """Raw-waveform ResNet-18: conv k80/s4, four 1-D stages, AvgPool1d(20) -> one vector per 640 samples.
 
-    #: total down-sampling of each stage output relative to the waveform
-    STAGE_STRIDES = (4, 4, 8, 16, 32)
+    ``stem_stride`` (opt-in, default 4 = reference) is the stride of the k80 stem. The reference's 0.25 ms
+    hop gives the four stages 10,560 positions per second of audio at 8-64 channels: on a CPU those tiny
+    convolutions and their BatchNorms are memory-bound, and at the demo sizes they are a third of an AV
+    step. A stride of 16 or 20 (1-1.25 ms hop, still ten times finer than a 10 ms filterbank) divides that
+    work by 4-5 and the final pool shrinks by the same factor, so the output is still one vector per
+    640 samples (docs/models.md, "Speed").
+    """
 
     def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, blocks: Sequence[int] = (2, 2, 2, 2),
-                 upsample_ratio: int = 1) -> None:
+                 upsample_ratio: int = 1, stem_stride: int = 4) -> None:
         super().__init__()
         w = _check_widths(widths)
-        self.conv1 = nn.Conv1d(1, w[0], kernel_size=80, stride=4, padding=38, bias=False)
+        span = 640 // upsample_ratio  # samples per output vector
+        # stride >= 4: the k80/p38 stem then gives exactly n / stride positions for n a multiple of the span
+        if (isinstance(stem_stride, bool) or not isinstance(stem_stride, int) or stem_stride < 4
+                or span % (8 * stem_stride) or 640 % upsample_ratio):
+            allowed = [s for s in range(4, span // 8 + 1) if span % (8 * s) == 0]
+            raise ValueError(f"stem_stride={stem_stride!r}: the stem stride times the stages' 8 must divide the "
+                             f"{span} samples of one output vector; use one of {allowed} (4 = reference)")
+        #: total down-sampling of the stem output and of each stage output relative to the waveform
+        self.stage_strides = tuple(stem_stride * f for f in (1, 1, 2, 4, 8))
+        self.conv1 = nn.Conv1d(1, w[0], kernel_size=80, stride=stem_stride, padding=38, bias=False)
         self.bn1 = nn.BatchNorm1d(w[0])
         self.relu = Swish()
         self.layer1 = _make_layer(BasicBlock1d, w[0], w[0], blocks[0], 1)
         self.layer2 = _make_layer(BasicBlock1d, w[0], w[1], blocks[1], 2)
         self.layer3 = _make_layer(BasicBlock1d, w[1], w[2], blocks[2], 2)
         self.layer4 = _make_layer(BasicBlock1d, w[2], w[3], blocks[3], 2)
-        pool = 20 // upsample_ratio
+        pool = span // (8 * stem_stride)
         self.avgpool = nn.AvgPool1d(kernel_size=pool, stride=pool)
         self.out_dim = w[3]
 

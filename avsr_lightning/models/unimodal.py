@@ -48,10 +48,10 @@ class Audio(Recognizer):
                  dropout: float = 0.1, attention_dropout: float = 0.1,
                  frontend_widths: tuple[int, int, int, int] = DEFAULT_WIDTHS, ctc_weight: float = 0.1,
                  label_smoothing: float = 0.1, length_normalized_loss: bool = False,
-                 mask_padding: bool = False) -> None:
+                 mask_padding: bool = False, audio_stem_stride: int = 4) -> None:
         super().__init__()
         self.encoder_aud = AudioEncoder(d_model, heads, encoder_layers, ffn_dim, conv_kernel, dropout,
-                                        attention_dropout, frontend_widths, mask_padding)
+                                        attention_dropout, frontend_widths, mask_padding, audio_stem_stride)
         self._build_heads(vocab_size, d_model, heads, decoder_layers, decoder_ffn_dim, dropout, attention_dropout,
                           ctc_weight, label_smoothing, length_normalized_loss)
 

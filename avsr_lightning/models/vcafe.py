@@ -61,11 +61,12 @@ class VCAFEEncoder(ConformerEncoder):
     def __init__(self, d_model: int = 256, heads: int = 4, layers: int = 12, ffn_dim: int = 2048,
                  conv_kernel: int = 31, dropout: float = 0.1, attention_dropout: float = 0.1,
                  frontend_widths: Sequence[int] = DEFAULT_WIDTHS, fusion_dropout: float = 0.3,
-                 mask_padding: bool = False) -> None:
+                 mask_padding: bool = False, audio_stem_stride: int = 4) -> None:
         feat = int(frontend_widths[-1])
         super().__init__(
             feat, d_model, heads, layers, ffn_dim, conv_kernel, dropout, attention_dropout, mask_padding,
-            before_embed={"frontend_aud": AudioFrontend(frontend_widths), "frontend_vid": VideoFrontend(frontend_widths)},
+            before_embed={"frontend_aud": AudioFrontend(frontend_widths, stem_stride=audio_stem_stride),
+                          "frontend_vid": VideoFrontend(frontend_widths)},
             # after_norm_vid/aud: created but never used by the reference (spec §1.8); kept for strict loading
             after_embed={"after_norm_vid": layer_norm(d_model), "after_norm_aud": layer_norm(d_model),
                          "fusion": VisualContextAttention(feat, fusion_dropout)},
@@ -95,10 +96,11 @@ class VCAFE(Recognizer):
                  dropout: float = 0.1, attention_dropout: float = 0.1,
                  frontend_widths: tuple[int, int, int, int] = DEFAULT_WIDTHS, fusion_dropout: float = 0.3,
                  ctc_weight: float = 0.1, label_smoothing: float = 0.1, length_normalized_loss: bool = False,
-                 mask_padding: bool = False) -> None:
+                 mask_padding: bool = False, audio_stem_stride: int = 4) -> None:
         super().__init__()
         self.encoders = VCAFEEncoder(d_model, heads, encoder_layers, ffn_dim, conv_kernel, dropout,
-                                     attention_dropout, frontend_widths, fusion_dropout, mask_padding)
+                                     attention_dropout, frontend_widths, fusion_dropout, mask_padding,
+                                     audio_stem_stride)
         self._build_heads(vocab_size, d_model, heads, decoder_layers, decoder_ffn_dim, dropout, attention_dropout,
                           ctc_weight, label_smoothing, length_normalized_loss)
 
