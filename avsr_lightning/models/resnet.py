@@ -139,22 +139,26 @@ class ResNet1dTrunk(nn.Module):
     convolutions and their BatchNorms are memory-bound, and at the demo sizes they are a third of an AV
     step. A stride of 16 or 20 (1-1.25 ms hop, still ten times finer than a 10 ms filterbank) divides that
     work by 4-5 and the final pool shrinks by the same factor, so the output is still one vector per
-    640 samples (docs/models.md, "Speed").
+    640 samples (docs/models.md, "Speed", "coarser audio stem").
     """
+
+    #: down-sampling of the stem output and of each stage output relative to the stem's input stride
+    STAGE_FACTORS = (1, 1, 2, 4, 8)
 
     def __init__(self, widths: Sequence[int] = DEFAULT_WIDTHS, blocks: Sequence[int] = (2, 2, 2, 2),
                  upsample_ratio: int = 1, stem_stride: int = 4) -> None:
         super().__init__()
         w = _check_widths(widths)
         span = 640 // upsample_ratio  # samples per output vector
+        down = self.STAGE_FACTORS[-1]  # the stages' own down-sampling
         # stride >= 4: the k80/p38 stem then gives exactly n / stride positions for n a multiple of the span
         if (isinstance(stem_stride, bool) or not isinstance(stem_stride, int) or stem_stride < 4
-                or span % (8 * stem_stride) or 640 % upsample_ratio):
-            allowed = [s for s in range(4, span // 8 + 1) if span % (8 * s) == 0]
-            raise ValueError(f"stem_stride={stem_stride!r}: the stem stride times the stages' 8 must divide the "
-                             f"{span} samples of one output vector; use one of {allowed} (4 = reference)")
+                or span % (down * stem_stride) or 640 % upsample_ratio):
+            allowed = [s for s in range(4, span // down + 1) if span % (down * s) == 0]
+            raise ValueError(f"stem_stride={stem_stride!r}: the stem stride times the stages' {down} must divide "
+                             f"the {span} samples of one output vector; use one of {allowed} (4 = reference)")
         #: total down-sampling of the stem output and of each stage output relative to the waveform
-        self.stage_strides = tuple(stem_stride * f for f in (1, 1, 2, 4, 8))
+        self.stage_strides = tuple(stem_stride * f for f in self.STAGE_FACTORS)
         self.conv1 = nn.Conv1d(1, w[0], kernel_size=80, stride=stem_stride, padding=38, bias=False)
         self.bn1 = nn.BatchNorm1d(w[0])
         self.relu = Swish()
@@ -162,7 +166,7 @@ class ResNet1dTrunk(nn.Module):
         self.layer2 = _make_layer(BasicBlock1d, w[0], w[1], blocks[1], 2)
         self.layer3 = _make_layer(BasicBlock1d, w[1], w[2], blocks[2], 2)
         self.layer4 = _make_layer(BasicBlock1d, w[2], w[3], blocks[3], 2)
-        pool = span // (8 * stem_stride)
+        pool = span // (down * stem_stride)
         self.avgpool = nn.AvgPool1d(kernel_size=pool, stride=pool)
         self.out_dim = w[3]
 
