@@ -128,9 +128,11 @@ class DtypeFlopCounter(FlopCounterMode):
 
 
 def bench_arch(arch: str, kwargs: dict, device: torch.device, repeats: int, warmup: int, batch: int, frames: int,
-               image: int, peaks: dict[str, float], channels_last: int = 0, packed_dropout: bool = False) -> dict:
+               image: int, peaks: dict[str, float], channels_last: int = 0, packed_dropout: bool = False,
+               bf16_min_channels: str = "default") -> dict:
     from avsr_lightning.models import ARCHITECTURES, ResNet2dTrunk
     from avsr_lightning.models.dropout import set_packed_dropout
+    from avsr_lightning.models.precision import set_bf16_min_channels
 
     torch.manual_seed(0)
     model = ARCHITECTURES[arch](**kwargs).to(device).train()
@@ -138,6 +140,8 @@ def bench_arch(arch: str, kwargs: dict, device: torch.device, repeats: int, warm
         if isinstance(module, ResNet2dTrunk):
             module.channels_last_stages = channels_last
     set_packed_dropout(model, packed_dropout)  # opt-in dropout masks (models/dropout.py)
+    if bf16_min_channels != "default":  # the per-stage bf16 rule of the video trunk (models/precision.py)
+        set_bf16_min_channels(model, None if bf16_min_channels == "none" else int(bf16_min_channels))
     data = _batch(device, batch, frames, image)
     video = None if arch == "Audio" else data["video"]
     audio = None if arch == "Video" else data["audio"]
@@ -153,6 +157,7 @@ def bench_arch(arch: str, kwargs: dict, device: torch.device, repeats: int, warm
 
     result: dict = {"arch": arch, "device": str(device), "batch": batch, "frames": frames,
                     "channels_last_stages": channels_last, "packed_dropout": packed_dropout,
+                    "bf16_min_channels": bf16_min_channels,
                     "lengths": data["video_lengths"].tolist(), "model_kwargs": kwargs,
                     "params": sum(p.numel() for p in model.parameters())}
     state = {k: v.clone() for k, v in model.state_dict().items()}  # BN running stats move every step
@@ -221,6 +226,13 @@ def bench_arch(arch: str, kwargs: dict, device: torch.device, repeats: int, warm
     return result
 
 
+def _min_channels(value: str) -> str:
+    """``--bf16-min-channels``: 'default', 'none' or a width >= 0 (argparse type: a bad value fails at once)."""
+    if value in ("default", "none") or (value.isdigit() and int(value) >= 0):
+        return value
+    raise argparse.ArgumentTypeError(f"expected 'default', 'none' or a channel width >= 0, got {value!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
@@ -240,6 +252,9 @@ def main() -> None:
                              "memory (what the CLI does), glibc's defaults, or both, one process each, side by side")
     parser.add_argument("--packed-dropout", action="store_true",
                         help="dropout masks from packed random bits (the AVSRModule's packed_dropout option)")
+    parser.add_argument("--bf16-min-channels", default="default", type=_min_channels,
+                        help="video-trunk stages narrower than this stay fp32 under bf16: 'default' (the models' "
+                             "rule, avsr_lightning/models/precision.py), 'none' (plain autocast) or a width")
     parser.add_argument("--quick", action="store_true", help="smoke test: small GEMM for the peak, no warm-up")
     parser.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--_peaks", default=None, help=argparse.SUPPRESS)
@@ -256,7 +271,8 @@ def main() -> None:
         kwargs = model_kwargs(args._worker, args.sizes)
         image = args.image or recipe_image(args._worker, args.sizes) or 88
         print(json.dumps({**bench_arch(args._worker, kwargs, device, args.repeats, warmup, batch, frames, image,
-                                       json.loads(args._peaks), args.channels_last, args.packed_dropout),
+                                       json.loads(args._peaks), args.channels_last, args.packed_dropout,
+                                       args.bf16_min_channels),
                           "malloc": malloc}))
         return
     n = 1024 if args.quick else 4096
@@ -274,7 +290,7 @@ def main() -> None:
                "--frames", str(frames), *(["--image", str(args.image)] if args.image else []), "--device", args.device,
                "--threads", str(args.threads), "--channels-last", str(args.channels_last),
                *(["--packed-dropout"] if args.packed_dropout else []),
-               "--_peaks", json.dumps(peaks)]
+               "--bf16-min-channels", args.bf16_min_channels, "--_peaks", json.dumps(peaks)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
                               env={**os.environ, "AVSR_LIGHTNING_MALLOC": malloc})
         if proc.returncode != 0:

@@ -132,13 +132,14 @@ class VideoFrontend(nn.Module):
         The 3-D stem runs in float32, also under autocast: its input has one channel, and bf16 convolutions
         with so few input channels are several times slower than fp32 on CPUs without AMX (profiled,
         docs/models.md "Speed"). Under bf16 autocast on CPU it runs in its frame-stacked form
-        (:func:`_stem_stacked`): in float32, or in bf16 for inference on CPUs with AMX.
+        (:func:`_stem_stacked`): in float32 in training (a stem narrower than the trunk's
+        ``bf16_min_channels`` keeps ``conv3d``), or in bf16 for inference on CPUs with AMX.
         The trunk applies its own per-stage rule (``bf16_min_channels``).
         """
         b, t = video.shape[:2]
         conv, bn, act, pool = self.frontend3D
         channels_last = self.trunk.channels_last_stages > 0
-        stacked = stacked_stem_dtype(video)
+        stacked = stacked_stem_dtype(video, conv.out_channels, self.trunk.bf16_min_channels)
         x = island_float(video.unsqueeze(1))  # (B, 1, T, H, W); fp32 under autocast
         if lengths is None:  # frames for the per-frame 2-D trunk (a bf16 stem output stays bf16 in the island)
             with fp32_island(x):

@@ -53,18 +53,22 @@ def cpu_has_amx() -> bool:
     return bool(probe()) if probe is not None else False
 
 
-def stacked_stem_dtype(like: Tensor) -> torch.dtype | None:
+def stacked_stem_dtype(like: Tensor, channels: int | None = None,
+                       min_channels: int | None = BF16_MIN_CHANNELS) -> torch.dtype | None:
     """The dtype of the frame-stacked video stem (``frontends._stem_stacked``) for ``like`` (the video), or
     None for the reference ``conv3d``, which float32 runs keep (their bits are the reference's). Under bf16
-    autocast on CPU, where the answers are not the reference's bits anyway: float32 in training (the stem
-    block forward+backward ~1.3x faster than ``conv3d`` and its frame-cut copies, same fp32 accuracy; in
-    bf16 the backward through the stem's BatchNorm, Swish and pool moved the stem's weight gradient ~4x
-    further from fp32), and without autograd bf16 on CPUs with AMX (~3x faster forward there; the bf16
-    ``conv3d`` is slow everywhere), float32 elsewhere (docs/models.md "Speed")."""
+    autocast on CPU, where the answers are not the reference's bits anyway: in training float32 for a stem
+    of ``channels`` >= ``min_channels`` (the trunk's rule, :func:`bf16_allowed`; the stem block
+    forward+backward ~1.3x faster than ``conv3d`` and its frame-cut copies, same fp32 accuracy; in bf16 the
+    backward through the stem's BatchNorm, Swish and pool moved the stem's weight gradient ~4x further from
+    fp32), and the reference ``conv3d`` for a narrower stem (the stacked form's channels-last BatchNorm
+    backward is several times slower at 8 channels: the demo video step 120 -> 112 ms with ``conv3d``);
+    without autograd bf16 on CPUs with AMX (~3x faster forward there; the bf16 ``conv3d`` is slow
+    everywhere), float32 elsewhere (docs/models.md "Speed"). ``channels`` None: the wide-stem rule."""
     if like.device.type != "cpu" or autocast_dtype(like) != torch.bfloat16:
         return None
     if torch.is_grad_enabled():
-        return torch.float32
+        return torch.float32 if channels is None or bf16_allowed(channels, min_channels) else None
     return torch.bfloat16 if cpu_has_amx() else torch.float32
 
 

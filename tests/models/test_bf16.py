@@ -109,7 +109,8 @@ def test_audio_first_conv_fp32_then_bf16():
 @pytest.mark.parametrize("amx, grad", [(False, True), (False, False), (True, True), (True, False)])
 def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch, amx, grad):
     """The stages narrower than BF16_MIN_CHANNELS stay fp32. Under autocast the stem runs frame-stacked
-    (``frontends._stem_stacked``): in fp32 in training, and when no gradient is recorded in bf16 with AMX,
+    (``frontends._stem_stacked``): in fp32 in training (but a stem narrower than the rule keeps the fp32
+    ``conv3d``), and when no gradient is recorded in bf16 with AMX,
     fp32 without (AMX is forced here, so both rules are checked on any CPU). Without autocast it is the
     reference ``conv3d``."""
     monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
@@ -136,6 +137,8 @@ def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch,
     with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=torch.bfloat16):
         model.encode(*_inputs("Video", batch))
     assert BF16_MIN_CHANNELS == 32
+    # in training the 8-channel stem is narrower than the rule: the reference conv3d (fp32), not the stacked form
+    assert dtypes.pop("conv3d", None) == (torch.float32 if grad else None)
     assert dtypes == {"stem": stem, "layer1": torch.float32, "layer2": torch.float32,
                       "layer3": torch.bfloat16, "layer4": torch.bfloat16}
     set_bf16_min_channels(model, None)  # plain autocast in the trunk (the stem follows its own rule)
@@ -144,12 +147,35 @@ def test_frontend_rule_stem_and_narrow_stages_fp32_wide_stages_bf16(monkeypatch,
     with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=torch.bfloat16):
         model.encode(*_inputs("Video", batch))
     assert dtypes["stem"] == stem and dtypes["layer1"] == torch.bfloat16
+    assert "conv3d" not in dtypes  # plain autocast in the trunk: the stem is frame-stacked at any width
     with pytest.raises(ValueError, match="min_channels"):
         set_bf16_min_channels(model, -1)
     dtypes.clear()
     with torch.set_grad_enabled(grad):
         model.encode(*_inputs("Video", batch))
     assert dtypes["conv3d"] == torch.float32  # fp32 runs: the reference conv3d
+
+
+@pytest.mark.parametrize("amx", [False, True])
+@pytest.mark.parametrize("stem, min_channels, grad, form", [
+    (8, 32, True, "conv3d"),      # a narrow stem keeps conv3d in training (its stacked BatchNorm backward is slow)
+    (32, 32, True, "stacked"),    # a wide one is frame-stacked in fp32
+    (8, None, True, "stacked"),   # plain autocast in the trunk: the stem is stacked whatever its width
+    (8, 32, False, "stacked"),    # inference: stacked (bf16 with AMX, fp32 without)
+])
+def test_stem_form_under_bf16_follows_the_trunks_width_rule(monkeypatch, amx, stem, min_channels, grad, form):
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
+    torch.manual_seed(0)
+    frontend = VideoFrontend((stem, 32, 32, 64), bf16_min_channels=min_channels).train()
+    calls = []
+    frontend.frontend3D[0].register_forward_hook(lambda module, inputs, output: calls.append(output.dtype) and None)
+    with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=torch.bfloat16):
+        frontend(torch.randn(2, 6, 24, 24), torch.tensor([6, 4]))
+        frontend(torch.randn(2, 6, 24, 24))
+    assert calls == ([torch.float32] * 2 if form == "conv3d" else [])
+    with torch.no_grad():  # fp32 runs always keep the reference conv3d
+        frontend(torch.randn(2, 6, 24, 24))
+    assert calls[-1] == torch.float32 and len(calls) == (3 if form == "conv3d" else 1)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])

@@ -47,6 +47,7 @@ def _calls(monkeypatch) -> list:
 
 def test_taken_in_bf16_on_small_maps_only(monkeypatch):
     calls = _calls(monkeypatch)
+    monkeypatch.setattr(SmallMapConv2d, "gemm_min_channels", 0)  # the positions rule alone (channels: below)
     conv = SmallMapConv2d(16, 16, 3, 1, 1, bias=False)
     assert list(conv.state_dict()) == ["weight"]  # the nn.Conv2d checkpoint keys
     small, large = torch.randn(4, 16, 3, 3), torch.randn(4, 16, 6, 6)
@@ -66,8 +67,19 @@ def test_taken_in_bf16_on_small_maps_only(monkeypatch):
     assert len(calls) == 2
 
 
+def test_narrow_convolutions_keep_the_convolution_kernel(monkeypatch):
+    calls = _calls(monkeypatch)
+    narrow, wide = SmallMapConv2d(64, 64, 3, 1, 1, bias=False), SmallMapConv2d(128, 64, 3, 1, 1, bias=False)
+    assert SmallMapConv2d.gemm_min_channels == 128
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        narrow(torch.randn(2, 64, 3, 3))
+        wide(torch.randn(2, 128, 3, 3))
+    assert [s[1] for s in calls] == [128]
+
+
 def test_the_trunk_takes_it_on_its_last_stage_under_bf16(monkeypatch):
     calls = _calls(monkeypatch)
+    monkeypatch.setattr(SmallMapConv2d, "gemm_min_channels", 0)
     trunk = ResNet2dTrunk((32, 32, 32, 32)).train()
     frames = torch.randn(6, 32, 22, 22)
     with torch.autocast("cpu", dtype=torch.bfloat16):
