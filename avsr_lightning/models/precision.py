@@ -53,8 +53,7 @@ def cpu_has_amx() -> bool:
     return bool(probe()) if probe is not None else False
 
 
-def stacked_stem_dtype(like: Tensor, channels: int | None = None,
-                       min_channels: int | None = BF16_MIN_CHANNELS) -> torch.dtype | None:
+def stacked_stem_dtype(like: Tensor, channels: int, min_channels: int | None) -> torch.dtype | None:
     """The dtype of the frame-stacked video stem (``frontends._stem_stacked``) for ``like`` (the video), or
     None for the reference ``conv3d``, which float32 runs keep (their bits are the reference's). Under bf16
     autocast on CPU, where the answers are not the reference's bits anyway: in training float32 for a stem
@@ -64,11 +63,12 @@ def stacked_stem_dtype(like: Tensor, channels: int | None = None,
     fp32), and the reference ``conv3d`` for a narrower stem (the stacked form's channels-last BatchNorm
     backward is several times slower at 8 channels: the demo video step 120 -> 112 ms with ``conv3d``);
     without autograd bf16 on CPUs with AMX (~3x faster forward there; the bf16 ``conv3d`` is slow
-    everywhere), float32 elsewhere (docs/models.md "Speed"). ``channels`` None: the wide-stem rule."""
+    everywhere), float32 elsewhere (docs/models.md "Speed"). ``channels``: the stem's width; ``min_channels``:
+    the trunk's ``bf16_min_channels``."""
     if like.device.type != "cpu" or autocast_dtype(like) != torch.bfloat16:
         return None
     if torch.is_grad_enabled():
-        return torch.float32 if channels is None or bf16_allowed(channels, min_channels) else None
+        return torch.float32 if bf16_allowed(channels, min_channels) else None
     return torch.bfloat16 if cpu_has_amx() else torch.float32
 
 
