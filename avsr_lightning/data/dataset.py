@@ -184,7 +184,8 @@ class AVDataset(Dataset):
 
         rng = generator_for(self.seed, utt.id, f"train:{epoch}") if self.train else None
         clip = Clip(utt.id, frames, audio, {"snr": None, "noise": None, "visual": "clean"} if self.train else {},
-                    notes, self.train, paths, load_landmarks=lambda: load_utterance_landmarks(paths))
+                    notes, self.train, paths, load_landmarks=lambda: load_utterance_landmarks(paths),
+                    epoch=int(epoch) if self.train else 0)
         clip = run_pipeline(self.transforms, clip, rng)
         if clip.num_frames is None:  # a hand-made pipeline without MatchAudioToVideo
             clip = MatchAudioToVideo()(clip, rng)

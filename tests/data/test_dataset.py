@@ -14,6 +14,7 @@ from avsr_lightning.data.dataset import AVDataset, BadItem, Sample
 from avsr_lightning.data.landmarks import Landmarks, write_landmarks
 from avsr_lightning.data.manifest import Utterance
 from avsr_lightning.data.media import write_audio
+from avsr_lightning.data.transforms import MatchAudioToVideo, Transform
 
 UID = "trainval/spk/50001"
 
@@ -166,3 +167,21 @@ def test_collate_pads_drops_bad_and_replaces_all_bad_batches(tmp_path, gen):
     replaced = Collator(ds)([ds[1]])  # an all-bad batch still yields a batch, the next utterance, marked
     assert replaced.ids == [ids[2]] and replaced.conditions[0]["replacement"] is True
     assert len(replaced.bad_items) == 1
+
+
+def test_training_clips_carry_the_sampler_epoch_to_the_pipeline(one):
+    """``dataset[(i, epoch)]`` hands the pipeline that epoch (epoch-scheduled steps depend on it); evaluation 0."""
+    class Record(Transform):
+        def __init__(self):
+            self.seen = []
+
+        def __call__(self, clip, rng):
+            self.seen.append(clip.epoch)
+            return clip
+
+    record = Record()
+    train = AVDataset(one, [Utterance(UID)], train=True, transforms=[MatchAudioToVideo(), record])
+    train[(0, 4)], train[(0, 7)], train[0]
+    evaluation = AVDataset(one, [Utterance(UID)], train=False, transforms=[MatchAudioToVideo(), record])
+    evaluation[(0, 4)]
+    assert record.seen == [4, 7, 0, 0]

@@ -71,3 +71,26 @@ def test_audio_noise_branch_replaces_the_audio_by_normalised_training_noise(tmp_
     single = ModalityDropout(audio_noise_p=0.2)
     single.bind(PipelineContext(modalities=("audio",), noise_files=[]))
     assert single(_clip(None, speech.clone()), rng).audio.eq(3.0).all()
+
+
+def test_schedule_gives_the_first_epochs_their_own_probabilities():
+    from avsr_lightning.data.transforms import DropoutStage
+
+    step = ModalityDropout(video_p=0.1, audio_p=0.3,
+                           schedule=[DropoutStage(until_epoch=2, audio_p=1.0), DropoutStage(until_epoch=3, audio_p=0.6)])
+    assert step.probabilities(0) == step.probabilities(1) == (0.0, 1.0, 0.0)
+    assert step.probabilities(2) == (0.0, 0.6, 0.0)
+    assert step.probabilities(3) == step.probabilities(40) == (0.1, 0.3, 0.0)
+    rng = np.random.default_rng(2)
+    for epoch, expected in ((0, 1.0), (5, 0.3)):
+        kinds = []
+        for _ in range(1000):
+            clip = Clip(id="spk/utt", frames=torch.ones(4, 5, 5), audio=torch.ones(2560), epoch=epoch)
+            kinds.append(step(clip, rng).condition.get("dropped"))
+        assert abs(kinds.count("audio") / 1000 - expected) < 0.04
+        assert kinds.count("video") == (0 if epoch == 0 else kinds.count("video"))
+    with pytest.raises(ValueError, match="increase"):
+        ModalityDropout(schedule=[DropoutStage(until_epoch=3), DropoutStage(until_epoch=2)])
+    with pytest.raises(ValueError, match=r"schedule\[0\]"):
+        ModalityDropout(schedule=[DropoutStage(until_epoch=3, video_p=0.6, audio_p=0.6)])
+

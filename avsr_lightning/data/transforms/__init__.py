@@ -21,7 +21,7 @@ from avsr_lightning.data.transforms.functional import (
                                                        fit_audio_to_frames,
                                                        normalize_utterance,
 )
-from avsr_lightning.data.transforms.modality_dropout import ModalityDropout
+from avsr_lightning.data.transforms.modality_dropout import DropoutStage, ModalityDropout
 from avsr_lightning.data.transforms.video import (
                                                        CenterCrop,
                                                        Cutout,
@@ -32,7 +32,7 @@ from avsr_lightning.data.transforms.video import (
                                                        TimeMask,
 )
 
-__all__ = ["AudioNormalize", "CenterCrop", "Clip", "Cutout", "HorizontalFlip", "MatchAudioToVideo",
+__all__ = ["AudioNormalize", "CenterCrop", "Clip", "Cutout", "DropoutStage", "HorizontalFlip", "MatchAudioToVideo",
            "ModalityDropout", "NoiseMixing",
            "Normalize", "PipelineContext", "RandomCrop", "Resize", "SpeedPerturbation", "TestCondition", "TimeMask",
            "Transform", "VIDEO_MEAN", "VIDEO_STD", "VideoTransform", "VisualCorruption", "VolumePerturbation",

@@ -27,6 +27,7 @@ class Clip:
     (``Normalize``); ``audio``: float32 (N,) at 16 kHz, a float tensor after ``AudioNormalize``; either is
     ``None`` when that stream is not used. ``condition`` and ``notes`` end up in the sample (and the batch).
     ``num_frames`` is set by ``MatchAudioToVideo`` (None before). ``landmarks`` are loaded on first use.
+    ``epoch`` is the training epoch the clip is drawn for (0 in evaluation), for steps that change with it.
     """
 
     id: str
@@ -38,6 +39,7 @@ class Clip:
     paths: dict[str, Any] = field(default_factory=dict)
     num_frames: int | None = None
     load_landmarks: Callable[[], Any] | None = None
+    epoch: int = 0
     _landmarks: Any = None
 
     @property
