@@ -82,13 +82,13 @@ def test_schedule_gives_the_first_epochs_their_own_probabilities():
     assert step.probabilities(2) == (0.0, 0.6, 0.0)
     assert step.probabilities(3) == step.probabilities(40) == (0.1, 0.3, 0.0)
     rng = np.random.default_rng(2)
-    for epoch, expected in ((0, 1.0), (5, 0.3)):
+    for epoch, (video, audio) in ((0, (0.0, 1.0)), (5, (0.1, 0.3))):
         kinds = []
         for _ in range(1000):
             clip = Clip(id="spk/utt", frames=torch.ones(4, 5, 5), audio=torch.ones(2560), epoch=epoch)
             kinds.append(step(clip, rng).condition.get("dropped"))
-        assert abs(kinds.count("audio") / 1000 - expected) < 0.04
-        assert kinds.count("video") == (0 if epoch == 0 else kinds.count("video"))
+        assert abs(kinds.count("audio") / 1000 - audio) < 0.04
+        assert abs(kinds.count("video") / 1000 - video) < 0.03
     with pytest.raises(ValueError, match="increase"):
         ModalityDropout(schedule=[DropoutStage(until_epoch=3), DropoutStage(until_epoch=2)])
     with pytest.raises(ValueError, match=r"schedule\[0\]"):

@@ -15,6 +15,7 @@ sound that does not match the lips: read the lips", which is what babble at a ne
 The lips are the slower stream to learn, and while the audio is there the model has little reason to. A
 ``schedule`` gives the first epochs their own probabilities (e.g. every audio dropped for a few epochs: the
 model starts as a lip reader, as AVSR recipes start from a lip-reading frontend), then the main ones hold.
+On the demo corpus that start cost the AV model at every SNR (docs/demo.md, session 30), so no shipped recipe uses it.
 """
 from __future__ import annotations
 
